@@ -1,0 +1,175 @@
+import * as varint from 'uint8-varint'
+import { DecodeError } from '../errors.js'
+
+/**
+ * Frames on a peer's wire stream. Each is length-prefixed by the stream layer; this module
+ * only turns one frame's bytes into a value and back. The first byte is the frame type.
+ */
+
+/** What a node tells its peers about itself. `ver` grows with every change; stale copies lose. */
+export interface PeerState {
+  name: string
+  headers: Record<string, string>
+  groups: string[]
+  ver: number
+  addrs: string[]
+}
+
+/** A shout: the same bytes travel as gossipsub data and as a direct fallback frame. */
+export interface ShoutEnvelope {
+  seq: number
+  group: string
+  payload: Uint8Array
+}
+
+export interface PeerAddress { id: string, addrs: string[] }
+
+export type Frame =
+  | { type: 'state', state: PeerState }
+  | { type: 'ack', ver: number }
+  | { type: 'bye' }
+  | { type: 'whisper', payload: Uint8Array }
+  | { type: 'shout', shout: ShoutEnvelope }
+  | { type: 'peers', peers: PeerAddress[] }
+
+const STATE = 1
+const ACK = 2
+const BYE = 3
+const WHISPER = 4
+const SHOUT = 5
+const PEERS = 6
+
+// Bounds on what a peer may claim about itself; generous for real use, tight enough that a
+// hostile hello cannot make every node hold megabytes.
+export const LIMITS = {
+  nameBytes: 256,
+  groupBytes: 255,
+  groups: 1024,
+  headers: 64,
+  headerBytes: 4096,
+  addrs: 64,
+  peers: 4096
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder('utf-8', { fatal: true })
+
+export function encodeFrame (frame: Frame): Uint8Array {
+  switch (frame.type) {
+    case 'state': return withType(STATE, enc.encode(JSON.stringify(frame.state)))
+    case 'ack': return withType(ACK, varint.encode(frame.ver))
+    case 'bye': return Uint8Array.of(BYE)
+    case 'whisper': return withType(WHISPER, frame.payload)
+    case 'shout': return withType(SHOUT, encodeShout(frame.shout))
+    case 'peers': return withType(PEERS, enc.encode(JSON.stringify(frame.peers)))
+  }
+}
+
+export function decodeFrame (buf: Uint8Array): Frame {
+  if (buf.byteLength === 0) throw new DecodeError('empty frame')
+  const body = buf.subarray(1)
+  switch (buf[0]) {
+    case STATE: return { type: 'state', state: parseState(parseJson(body)) }
+    case ACK: return { type: 'ack', ver: readVarint(body, 0).value }
+    case BYE: return { type: 'bye' }
+    case WHISPER: return { type: 'whisper', payload: body }
+    case SHOUT: return { type: 'shout', shout: decodeShout(body) }
+    case PEERS: return { type: 'peers', peers: parsePeers(parseJson(body)) }
+    default: throw new DecodeError(`unknown frame type ${buf[0]}`)
+  }
+}
+
+export function encodeShout (shout: ShoutEnvelope): Uint8Array {
+  const group = enc.encode(shout.group)
+  const seq = varint.encode(shout.seq)
+  const glen = varint.encode(group.byteLength)
+  const out = new Uint8Array(seq.byteLength + glen.byteLength + group.byteLength + shout.payload.byteLength)
+  let o = 0
+  for (const part of [seq, glen, group, shout.payload]) { out.set(part, o); o += part.byteLength }
+  return out
+}
+
+export function decodeShout (buf: Uint8Array): ShoutEnvelope {
+  const seq = readVarint(buf, 0)
+  const glen = readVarint(buf, seq.next)
+  const start = glen.next
+  if (glen.value > LIMITS.groupBytes || start + glen.value > buf.byteLength) throw new DecodeError('bad group length in shout')
+  const group = decodeText(buf.subarray(start, start + glen.value))
+  const payload = buf.subarray(start + glen.value)
+  if (group.length === 0 || payload.byteLength === 0) throw new DecodeError('shout without group or payload')
+  return { seq: seq.value, group, payload }
+}
+
+function withType (type: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.byteLength + 1)
+  out[0] = type
+  out.set(body, 1)
+  return out
+}
+
+function readVarint (buf: Uint8Array, offset: number): { value: number, next: number } {
+  try {
+    const value = varint.decode(buf, offset)
+    if (!Number.isSafeInteger(value)) throw new Error('varint out of range')
+    return { value, next: offset + varint.encodingLength(value) }
+  } catch (err) {
+    throw new DecodeError('malformed varint', { cause: err })
+  }
+}
+
+function decodeText (buf: Uint8Array): string {
+  try {
+    return dec.decode(buf)
+  } catch (err) {
+    throw new DecodeError('invalid utf-8', { cause: err })
+  }
+}
+
+function parseJson (buf: Uint8Array): unknown {
+  try {
+    return JSON.parse(decodeText(buf))
+  } catch (err) {
+    throw err instanceof DecodeError ? err : new DecodeError('malformed JSON', { cause: err })
+  }
+}
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function stringList (v: unknown, max: number, maxBytes: number, what: string): string[] {
+  if (!Array.isArray(v) || v.length > max) throw new DecodeError(`${what} must be an array of at most ${max} strings`)
+  for (const s of v) {
+    if (typeof s !== 'string' || s.length === 0 || enc.encode(s).byteLength > maxBytes) throw new DecodeError(`bad entry in ${what}`)
+  }
+  return v as string[]
+}
+
+export function parseState (v: unknown): PeerState {
+  if (!isRecord(v)) throw new DecodeError('state must be an object')
+  const { name, headers, groups, ver, addrs } = v
+  if (typeof name !== 'string' || enc.encode(name).byteLength > LIMITS.nameBytes) throw new DecodeError('bad name')
+  if (!Number.isSafeInteger(ver) || (ver as number) < 0) throw new DecodeError('bad ver')
+  if (!isRecord(headers) || Object.keys(headers).length > LIMITS.headers) throw new DecodeError('bad headers')
+  let headerBytes = 0
+  for (const [k, val] of Object.entries(headers)) {
+    if (typeof val !== 'string') throw new DecodeError(`header ${k} is not a string`)
+    headerBytes += k.length + val.length
+  }
+  if (headerBytes > LIMITS.headerBytes) throw new DecodeError('headers too large')
+  return {
+    name,
+    headers: headers as Record<string, string>,
+    groups: [...new Set(stringList(groups, LIMITS.groups, LIMITS.groupBytes, 'groups'))],
+    ver: ver as number,
+    addrs: stringList(addrs, LIMITS.addrs, 1024, 'addrs')
+  }
+}
+
+function parsePeers (v: unknown): PeerAddress[] {
+  if (!Array.isArray(v) || v.length > LIMITS.peers) throw new DecodeError('peers must be a bounded array')
+  return v.map(p => {
+    if (!isRecord(p) || typeof p.id !== 'string' || p.id.length > 128) throw new DecodeError('bad peer entry')
+    return { id: p.id, addrs: stringList(p.addrs, LIMITS.addrs, 1024, 'addrs') }
+  })
+}

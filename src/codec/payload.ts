@@ -1,0 +1,55 @@
+import { DecodeError, InvalidArgumentError } from '../errors.js'
+
+/** What users send and receive: raw bytes, text, or any JSON-serialisable value. */
+export type Payload = Uint8Array | string | JsonValue
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+// A one-byte tag tells the receiver which kind the sender passed, so it gets back the same kind.
+const BYTES = 0
+const TEXT = 1
+const JSON_VALUE = 2
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder('utf-8', { fatal: true })
+
+export function encodePayload (data: unknown): Uint8Array {
+  let tag: number
+  let body: Uint8Array
+  if (data instanceof Uint8Array) {
+    tag = BYTES
+    body = data
+  } else if (typeof data === 'string') {
+    tag = TEXT
+    body = textEncoder.encode(data)
+  } else {
+    let json: string | undefined
+    try {
+      json = JSON.stringify(data)
+    } catch (err) {
+      throw new InvalidArgumentError('data is not JSON-serialisable', { cause: err })
+    }
+    // JSON.stringify returns undefined for undefined, functions and symbols
+    if (json === undefined) throw new InvalidArgumentError(`data of type ${typeof data} is not JSON-serialisable`)
+    tag = JSON_VALUE
+    body = textEncoder.encode(json)
+  }
+  const out = new Uint8Array(body.byteLength + 1)
+  out[0] = tag
+  out.set(body, 1)
+  return out
+}
+
+export function decodePayload (buf: Uint8Array): Payload {
+  if (buf.byteLength === 0) throw new DecodeError('empty payload')
+  const body = buf.subarray(1)
+  try {
+    switch (buf[0]) {
+      case BYTES: return body.slice()
+      case TEXT: return textDecoder.decode(body)
+      case JSON_VALUE: return JSON.parse(textDecoder.decode(body)) as JsonValue
+    }
+  } catch (err) {
+    throw new DecodeError('malformed payload', { cause: err })
+  }
+  throw new DecodeError(`unknown payload tag ${buf[0]}`)
+}

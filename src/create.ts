@@ -1,0 +1,52 @@
+// Node-only edge: picks the real transports, mDNS and the host name. The node itself (node.ts)
+// only sees a libp2p instance, so the simulator can hand it any transport and discovery.
+import { hostname } from 'node:os'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { mdns } from '@libp2p/mdns'
+import { pubsubService } from './groups/pubsub.js'
+import { withConfigFile } from './config-file.js'
+import { resolveOptions, type NodeOptions } from './options.js'
+import { ShoalNode, type ShoalLibp2p } from './node.js'
+
+/** Creates a node, starts it and resolves once it is listening. */
+export async function createNode (options: NodeOptions = {}): Promise<ShoalNode> {
+  const opts = resolveOptions(await withConfigFile(options), `${hostname()}-${process.pid}`)
+  const libp2p: ShoalLibp2p = await createLibp2p({
+    start: false,
+    privateKey: opts.privateKey,
+    addresses: { listen: opts.listen },
+    transports: [tcp(), memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [
+      ...(opts.mdns !== false ? [mdns({ interval: opts.mdns.interval, serviceTag: opts.mdns.serviceTag })] : []),
+      ...opts.discovery
+    ],
+    connectionManager: {
+      maxConnections: opts.maxPeers * 2 + 16,
+      // libp2p refuses more than 5 inbound connections a second from one host; many nodes on one
+      // machine (tests, the simulator, several apps on a dev box) hit that at once.
+      allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
+    },
+    connectionMonitor: { enabled: opts.connectionMonitor },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: pubsubService({ maxDataLength: opts.maxMessageSize })
+    }
+  })
+  const node = new ShoalNode(libp2p, opts)
+  try {
+    await node.start()
+  } catch (err) {
+    try { await libp2p.stop() } catch {}
+    throw err
+  }
+  return node
+}

@@ -1,0 +1,133 @@
+import { pipe } from 'it-pipe'
+import * as lp from 'it-length-prefixed'
+import { raceSignal } from 'race-signal'
+import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+
+export const WIRE_PROTOCOL = '/shoal/wire/1.0.0'
+
+export interface WireInit {
+  libp2p: Libp2p
+  log: Logger
+  /** Largest frame accepted from a peer; a larger one resets that stream, and only that one. */
+  maxFrameBytes: number
+  /** How long opening a stream to a peer (dialling it if needed) may take. */
+  openTimeout: number
+  /** Called for every complete inbound frame, with the authenticated sender. */
+  onFrame: (from: PeerId, frame: Uint8Array) => void
+  /** Called when a peer does not speak Shoal (stream negotiation failed). */
+  onNotShoal?: (peer: PeerId) => void
+}
+
+/**
+ * Point-to-point frames between Shoal peers. Each node opens one outbound stream per peer and
+ * only writes to it; frames from a peer arrive on the stream that peer opened. One stream per
+ * direction keeps ordering per sender (a hello always precedes that sender's later frames) and
+ * avoids a race over who opens a shared stream.
+ */
+export class Wire {
+  private readonly outbound = new Map<string, Promise<Stream>>()
+  private readonly inbound = new Map<Stream, { peer: string, done: Promise<void> }>()
+  private stopping = false
+
+  constructor (private readonly init: WireInit) {}
+
+  async start (): Promise<void> {
+    await this.init.libp2p.handle(WIRE_PROTOCOL, (stream, connection) => { this.read(stream, connection) }, {
+      maxInboundStreams: 8,
+      maxOutboundStreams: 8
+    })
+  }
+
+  /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
+  async send (peer: PeerId, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    let stream = await this.open(peer, signal)
+    if (stream.writeStatus !== 'writable') {
+      this.forget(peer.toString(), stream)
+      stream = await this.open(peer, signal)
+    }
+    if (stream.writableNeedsDrain) await stream.onDrain({ signal })
+    stream.send(lp.encode.single(frame))
+  }
+
+  /** Drops the cached stream to `peer` (it is gone or misbehaved). */
+  close (peer: string): void {
+    const p = this.outbound.get(peer)
+    this.outbound.delete(peer)
+    p?.then(s => { s.abort(new Error('peer closed')) }, () => {})
+  }
+
+  /**
+   * Resolves once every stream `peer` opened to us has been read to its end (at most
+   * `timeoutMs`). libp2p reports a closed connection before the last frames buffered on its
+   * streams have been read; whoever decides the peer is gone must see those frames first.
+   */
+  async drained (peer: string, timeoutMs: number): Promise<void> {
+    const reads = [...this.inbound.values()].filter(r => r.peer === peer).map(r => r.done)
+    if (reads.length === 0) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      Promise.allSettled(reads),
+      new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    ])
+    clearTimeout(timer)
+  }
+
+  /** Lets queued frames go out (bounded by `signal`), then releases every stream. */
+  async stop (signal: AbortSignal): Promise<void> {
+    this.stopping = true
+    await this.init.libp2p.unhandle(WIRE_PROTOCOL).catch(() => {})
+    const streams = await Promise.allSettled(this.outbound.values())
+    await Promise.allSettled(streams.map(async r => {
+      if (r.status === 'fulfilled') await r.value.close({ signal }).catch(err => { r.value.abort(err) })
+    }))
+    this.outbound.clear()
+    for (const s of this.inbound.keys()) s.abort(new Error('node stopped'))
+    this.inbound.clear()
+  }
+
+  private async open (peer: PeerId, signal?: AbortSignal): Promise<Stream> {
+    const key = peer.toString()
+    let p = this.outbound.get(key)
+    if (p == null) {
+      // The dial is shared by concurrent senders, so it has its own timeout, not the caller's signal.
+      p = this.init.libp2p.dialProtocol(peer, WIRE_PROTOCOL, { signal: AbortSignal.timeout(this.init.openTimeout) })
+      const opening = p
+      this.outbound.set(key, opening)
+      opening.then(stream => {
+        stream.addEventListener('close', () => { this.forget(key, stream) })
+      }, err => {
+        if (this.outbound.get(key) === opening) this.outbound.delete(key)
+        if (err?.name === 'UnsupportedProtocolError') this.init.onNotShoal?.(peer)
+      })
+    }
+    return await raceSignal(p, signal)
+  }
+
+  private forget (key: string, stream: Stream): void {
+    const p = this.outbound.get(key)
+    if (p == null) return
+    void p.then(s => { if (s === stream && this.outbound.get(key) === p) this.outbound.delete(key) }, () => {})
+  }
+
+  private read (stream: Stream, connection: Connection): void {
+    const from = connection.remotePeer
+    const done = pipe(
+      stream,
+      (source) => lp.decode(source, { maxDataLength: this.init.maxFrameBytes }),
+      async (frames) => {
+        for await (const frame of frames) this.init.onFrame(from, frame.subarray())
+      }
+    ).then(async () => {
+      // The peer closed its side: finish ours so the stream is released at both ends.
+      await stream.close().catch((err: Error) => { stream.abort(err) })
+    }, (err: Error) => {
+      if (this.stopping) return
+      // An oversized or corrupt length prefix loses frame sync: the only safe move is to reset
+      // this stream. The peer reopens it on its next send; its other traffic and everyone
+      // else's is unaffected.
+      this.init.log.error('dropping wire stream from %p: %s', from, err.message)
+      stream.abort(err)
+    }).finally(() => { this.inbound.delete(stream) })
+    this.inbound.set(stream, { peer: from.toString(), done })
+  }
+}

@@ -1,0 +1,111 @@
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Libp2p, Logger, PeerId, PeerInfo as Libp2pPeerInfo } from '@libp2p/interface'
+import type { PeerAddress } from '../codec/frame.js'
+
+export interface DialerInit {
+  libp2p: Libp2p
+  log: Logger
+  /** Stop dialling newly discovered peers past this many connected peers. */
+  maxPeers: number
+  /** Static peers, dialled at start and re-dialled whenever they are not connected. */
+  bootstrap: Multiaddr[]
+  bootstrapInterval: number
+  /** How long the peer with the higher id waits for the other to dial before dialling itself. */
+  tieBreakDelay: number
+}
+
+/**
+ * Decides whom to dial. libp2p 3 does not dial discovered peers by itself; left to both sides,
+ * mDNS makes every pair dial each other and keep two connections. Here the lower peer id dials
+ * at once and the higher one only if no connection appeared within `tieBreakDelay`.
+ */
+export class Dialer {
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly dialing = new Set<string>()
+  private readonly bootstrapPeers = new Map<string, string>() // address -> peer id last reached there
+  private stopped = false
+  private readonly self: string
+
+  constructor (private readonly init: DialerInit) {
+    this.self = init.libp2p.peerId.toString()
+  }
+
+  start (): void {
+    this.init.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    if (this.init.bootstrap.length > 0) this.bootstrapTick()
+  }
+
+  stop (): void {
+    this.stopped = true
+    this.init.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+  }
+
+  /** Peers a neighbour told us about: we are the newcomer, so we dial them. */
+  offer (peers: PeerAddress[]): void {
+    for (const p of peers) {
+      let id: PeerId
+      try {
+        id = peerIdFromString(p.id)
+      } catch {
+        this.init.log.error('peer exchange named an invalid peer id')
+        continue
+      }
+      const addrs = p.addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
+      void this.dial(id, addrs)
+    }
+  }
+
+  private readonly onDiscovery = (evt: CustomEvent<Libp2pPeerInfo>): void => {
+    const { id, multiaddrs } = evt.detail
+    const key = id.toString()
+    if (key < this.self) {
+      this.later(this.init.tieBreakDelay, () => { void this.dial(id, multiaddrs) })
+    } else {
+      void this.dial(id, multiaddrs)
+    }
+  }
+
+  private async dial (id: PeerId, addrs: Multiaddr[]): Promise<void> {
+    const key = id.toString()
+    const { libp2p } = this.init
+    if (this.stopped || key === this.self || this.dialing.has(key)) return
+    if (libp2p.getConnections(id).length > 0) return
+    if (libp2p.getPeers().length >= this.init.maxPeers) return
+    this.dialing.add(key)
+    try {
+      if (addrs.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: addrs })
+      await libp2p.dial(id)
+    } catch (err: any) {
+      this.init.log('dial %p failed: %s', id, err.message)
+    } finally {
+      this.dialing.delete(key)
+    }
+  }
+
+  private bootstrapTick (): void {
+    if (this.stopped) return
+    const { libp2p } = this.init
+    for (const ma of this.init.bootstrap) {
+      const addr = ma.toString()
+      const known = this.bootstrapPeers.get(addr) ?? ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (known === this.self) continue
+      if (known != null && libp2p.getConnections(peerIdFromString(known)).length > 0) continue
+      if (this.dialing.has(addr)) continue
+      this.dialing.add(addr)
+      libp2p.dial(ma, { signal: AbortSignal.timeout(this.init.bootstrapInterval) })
+        .then(conn => { this.bootstrapPeers.set(addr, conn.remotePeer.toString()) })
+        .catch((err: Error) => { this.init.log('bootstrap %s not reachable: %s', addr, err.message) })
+        .finally(() => { this.dialing.delete(addr) })
+    }
+    this.later(this.init.bootstrapInterval, () => { this.bootstrapTick() })
+  }
+
+  private later (ms: number, fn: () => void): void {
+    if (this.stopped) return
+    const t = setTimeout(() => { this.timers.delete(t); fn() }, ms)
+    this.timers.add(t)
+  }
+}

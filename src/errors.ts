@@ -1,0 +1,61 @@
+/**
+ * Every error Shoal throws or rejects with is a ShoalError with a stable `name` and `code`, so
+ * callers can branch on `err instanceof PeerNotFoundError` or on `err.code` across realms.
+ */
+export class ShoalError extends Error {
+  readonly code: string
+  constructor (message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** The peer id is not (or no longer) in this node's view of the mesh. */
+export class PeerNotFoundError extends ShoalError {
+  constructor (readonly peerId: string) {
+    super(`peer ${peerId} is not known to this node`, 'ERR_PEER_NOT_FOUND')
+  }
+}
+
+/** The peer is known but could not be reached (dial failed, stream refused, timed out). */
+export class PeerUnreachableError extends ShoalError {
+  constructor (readonly peerId: string, reason: string, options?: { cause?: unknown }) {
+    super(`peer ${peerId} is unreachable: ${reason}`, 'ERR_PEER_UNREACHABLE', options)
+  }
+}
+
+/** An outbound message (after encoding) is larger than `maxMessageSize`. */
+export class MessageTooLargeError extends ShoalError {
+  constructor (readonly size: number, readonly limit: number) {
+    super(`message of ${size} bytes exceeds the limit of ${limit} bytes`, 'ERR_MESSAGE_TOO_LARGE')
+  }
+}
+
+/** An argument has the wrong type or shape (a group name that is not a string, a cyclic value...). */
+export class InvalidArgumentError extends ShoalError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_INVALID_ARGUMENT', options)
+  }
+}
+
+/** Bytes from the wire that do not decode. Never thrown to users: the frame is dropped and logged. */
+export class DecodeError extends ShoalError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_DECODE', options)
+  }
+}
+
+/** The node was stopped, or is stopping, so it cannot do this. */
+export class NodeStoppedError extends ShoalError {
+  constructor () {
+    super('the node is stopped', 'ERR_NODE_STOPPED')
+  }
+}
+
+/** A configuration file or option that cannot be used. */
+export class ConfigError extends ShoalError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_CONFIG', options)
+  }
+}

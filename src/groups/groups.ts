@@ -1,0 +1,89 @@
+import type { Logger } from '@libp2p/interface'
+import { decodeShout, encodeFrame, encodeShout } from '../codec/frame.js'
+import type { ShoutEnvelope } from '../codec/frame.js'
+import { SeenCache } from '../util/seen-cache.js'
+import type { GossipSub } from './pubsub.js'
+import type { NodeStats } from '../types.js'
+
+export interface GroupsInit {
+  pubsub: GossipSub
+  log: Logger
+  stats: NodeStats
+  /** Sends a frame straight to a peer over its wire stream. */
+  sendDirect: (peer: string, frame: Uint8Array) => Promise<void>
+  /** A shout that passed decoding and de-duplication, from an authenticated sender. */
+  onShout: (from: string, shout: ShoutEnvelope) => void
+}
+
+const TOPIC_PREFIX = 'shoal/1/group/'
+
+/**
+ * Group traffic: shouts go out on gossipsub, and every member that the membership view knows
+ * of but gossipsub did not send to (its mesh still forming, its subscription not yet heard)
+ * gets the same envelope directly. Receivers drop the second copy by (sender, seq), so each
+ * member sees each shout exactly once.
+ */
+export class Groups {
+  private readonly seen = new SeenCache(120_000, 200_000)
+  // Seeded from the clock so a restarted node that kept its key is not mistaken for a replay.
+  private seq = Date.now() * 1000
+
+  constructor (private readonly init: GroupsInit) {}
+
+  start (): void { this.init.pubsub.addEventListener('message', this.onGossip) }
+
+  stop (): void { this.init.pubsub.removeEventListener('message', this.onGossip) }
+
+  subscribe (group: string): void { this.init.pubsub.subscribe(TOPIC_PREFIX + group) }
+
+  unsubscribe (group: string): void { this.init.pubsub.unsubscribe(TOPIC_PREFIX + group) }
+
+  /** Publishes to `group` and fills gaps directly; `members` are the peer ids our view holds. */
+  async publish (group: string, payload: Uint8Array, members: string[]): Promise<void> {
+    const envelope = { seq: ++this.seq, group, payload }
+    const bytes = encodeShout(envelope)
+    const { recipients } = await this.init.pubsub.publish(TOPIC_PREFIX + group, bytes)
+    this.init.stats.shoutsSent++
+    const covered = new Set(recipients.map(p => p.toString()))
+    const missing = members.filter(id => !covered.has(id))
+    if (missing.length === 0) return
+    const frame = encodeFrame({ type: 'shout', shout: envelope })
+    this.init.stats.shoutFallbacks += missing.length
+    await Promise.all(missing.map(async id => {
+      await this.init.sendDirect(id, frame).catch((err: Error) => {
+        // The member is going away; presence will report it. Nothing else to deliver to.
+        this.init.log('direct shout to %s failed: %s', id, err.message)
+      })
+    }))
+  }
+
+  /** A shout that arrived directly (already decoded) from `from`. */
+  receiveDirect (from: string, shout: ShoutEnvelope): void { this.accept(from, shout) }
+
+  private readonly onGossip = (evt: CustomEvent<unknown>): void => {
+    const msg = evt.detail as any
+    if (typeof msg.topic !== 'string' || !msg.topic.startsWith(TOPIC_PREFIX) || msg.type !== 'signed') return
+    let shout: ShoutEnvelope
+    try {
+      shout = decodeShout(msg.data)
+    } catch (err: any) {
+      this.init.stats.malformedDropped++
+      this.init.log.error('malformed shout from %p: %s', msg.from, err.message)
+      return
+    }
+    if (TOPIC_PREFIX + shout.group !== msg.topic) {
+      this.init.stats.malformedDropped++
+      this.init.log.error('shout from %p names group %s on topic %s', msg.from, shout.group, msg.topic)
+      return
+    }
+    this.accept(msg.from.toString(), shout)
+  }
+
+  private accept (from: string, shout: ShoutEnvelope): void {
+    if (!this.seen.add(`${from}/${shout.seq}`)) {
+      this.init.stats.duplicatesDropped++
+      return
+    }
+    this.init.onShout(from, shout)
+  }
+}

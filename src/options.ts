@@ -1,0 +1,113 @@
+import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { ConfigError } from './errors.js'
+import { LIMITS } from './codec/frame.js'
+
+export interface MdnsOptions {
+  /** Milliseconds between mDNS queries (default 5000). */
+  interval?: number
+  /** DNS-SD service name; nodes only see nodes with the same tag (default `_shoal._udp.local`). */
+  serviceTag?: string
+}
+
+export interface NodeOptions {
+  /** Human-readable name (default: hostname-pid). */
+  name?: string
+  /** Small key/value map every peer can read. */
+  headers?: Record<string, string>
+  /** Multiaddrs to listen on (default `/ip4/0.0.0.0/tcp/0`); `/memory/<name>` uses the in-process transport. */
+  listen?: string[]
+  /** LAN discovery with mDNS (default true). */
+  mdns?: boolean | MdnsOptions
+  /** Static peers to dial and keep dialling, for networks where multicast is blocked. */
+  bootstrap?: string[]
+  /** Groups joined at start. */
+  groups?: string[]
+  /** Path to a JSON file holding any of these options; `true` means `./shoal.config.json`. */
+  config?: string | true
+  /** Deliver this node's own shouts to itself too (default false). */
+  echo?: boolean
+  /** Largest message payload in bytes, inbound and outbound (default 1 MiB). */
+  maxMessageSize?: number
+  /** Peers beyond this many are not dialled when discovered (default 200). */
+  maxPeers?: number
+  /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
+  sendTimeout?: number
+  /** Milliseconds join/leave wait for every peer to acknowledge the change (default 3000). */
+  ackTimeout?: number
+  /** Milliseconds between re-dials of bootstrap peers that are not connected (default 5000). */
+  bootstrapInterval?: number
+  /** Identity key; pass one to keep the same peer id across restarts (default: a new Ed25519 key). */
+  privateKey?: PrivateKey
+  /** Extra libp2p peer discovery services: the seam the simulator uses for its virtual LAN. */
+  discovery?: Array<(components: any) => PeerDiscovery>
+  /** libp2p's per-connection ping (default true); the simulator turns it off to save CPU. */
+  connectionMonitor?: boolean
+}
+
+export interface ResolvedOptions {
+  name: string
+  headers: Record<string, string>
+  listen: string[]
+  mdns: false | Required<MdnsOptions>
+  bootstrap: string[]
+  groups: string[]
+  echo: boolean
+  maxMessageSize: number
+  maxPeers: number
+  sendTimeout: number
+  ackTimeout: number
+  bootstrapInterval: number
+  privateKey?: PrivateKey
+  discovery: Array<(components: any) => PeerDiscovery>
+  connectionMonitor: boolean
+}
+
+const CONFIG_KEYS = new Set(['name', 'headers', 'listen', 'mdns', 'bootstrap', 'groups', 'echo', 'maxMessageSize',
+  'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor'])
+
+/** Checks a parsed config file: only plain JSON options, no unknown keys (a typo should not pass silently). */
+export function checkConfigObject (value: unknown, source: string): NodeOptions {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${source}: must be a JSON object`)
+  for (const key of Object.keys(value)) {
+    if (!CONFIG_KEYS.has(key)) throw new ConfigError(`${source}: unknown option "${key}"`)
+  }
+  return value as NodeOptions
+}
+
+export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOptions {
+  const mdns = o.mdns ?? true
+  const resolved: ResolvedOptions = {
+    name: o.name ?? defaultName,
+    headers: o.headers ?? {},
+    listen: o.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+    mdns: mdns === false ? false : { interval: 5000, serviceTag: '_shoal._udp.local', ...(mdns === true ? {} : mdns) },
+    bootstrap: o.bootstrap ?? [],
+    groups: o.groups ?? [],
+    echo: o.echo ?? false,
+    maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
+    maxPeers: o.maxPeers ?? 200,
+    sendTimeout: o.sendTimeout ?? 5000,
+    ackTimeout: o.ackTimeout ?? 3000,
+    bootstrapInterval: o.bootstrapInterval ?? 5000,
+    privateKey: o.privateKey,
+    discovery: o.discovery ?? [],
+    connectionMonitor: o.connectionMonitor ?? true
+  }
+  validate(resolved)
+  return resolved
+}
+
+function validate (o: ResolvedOptions): void {
+  const fail = (msg: string): never => { throw new ConfigError(msg) }
+  if (typeof o.name !== 'string' || o.name.length === 0 || new TextEncoder().encode(o.name).byteLength > LIMITS.nameBytes) fail('name must be a non-empty string of at most 256 bytes')
+  if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) fail('headers must be an object of strings')
+  for (const [k, v] of Object.entries(o.headers)) if (typeof v !== 'string') fail(`header "${k}" must be a string`)
+  if (Object.keys(o.headers).length > LIMITS.headers) fail(`at most ${LIMITS.headers} headers`)
+  for (const key of ['listen', 'bootstrap', 'groups'] as const) {
+    if (!Array.isArray(o[key]) || o[key].some(s => typeof s !== 'string')) fail(`${key} must be an array of strings`)
+  }
+  for (const key of ['maxMessageSize', 'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval'] as const) {
+    if (!Number.isFinite(o[key]) || o[key] <= 0) fail(`${key} must be a positive number`)
+  }
+  if (o.mdns !== false && (!(o.mdns.interval > 0) || typeof o.mdns.serviceTag !== 'string')) fail('mdns must be true, false or { interval, serviceTag }')
+}

@@ -1,0 +1,46 @@
+import type { Payload } from './codec/payload.js'
+
+export type { Payload, JsonValue } from './codec/payload.js'
+
+/** What this node knows about a peer. A plain snapshot: mutating it changes nothing. */
+export interface PeerInfo {
+  id: string
+  name: string
+  headers: Record<string, string>
+  groups: string[]
+  addresses: string[]
+}
+
+export type ExitReason = 'left' | 'lost'
+
+/** Every event a node emits, discriminated on `type`. */
+export type ShoalEvent =
+  | { type: 'enter', peer: PeerInfo }
+  | { type: 'exit', peer: PeerInfo, reason: ExitReason }
+  | { type: 'join', peer: PeerInfo, group: string }
+  | { type: 'leave', peer: PeerInfo, group: string }
+  | { type: 'shout', from: PeerInfo, group: string, data: Payload }
+  | { type: 'whisper', from: PeerInfo, data: Payload }
+
+export type ShoalEventType = ShoalEvent['type']
+export type EventOf<K extends ShoalEventType> = Extract<ShoalEvent, { type: K }>
+
+export interface SendOptions {
+  /** Abandon the call; it rejects with the signal's reason. */
+  signal?: AbortSignal
+  /** Milliseconds before an unreachable peer is given up on (default: the node's `sendTimeout`). */
+  timeout?: number
+}
+
+/** Counters for what the node did and dropped, so silent loss is visible. */
+export interface NodeStats {
+  shoutsSent: number
+  /** Shout copies sent directly because gossipsub did not (yet) cover a member. */
+  shoutFallbacks: number
+  shoutsReceived: number
+  duplicatesDropped: number
+  whispersSent: number
+  whispersReceived: number
+  /** Inbound frames or messages that failed to decode or broke a limit. */
+  malformedDropped: number
+}

@@ -1,0 +1,65 @@
+import type { ExecutionContext } from 'ava'
+import { createNode, type NodeOptions, type ShoalNode, type ShoalEvent, type ShoalEventType, type EventOf } from '../src/index.js'
+
+let memCounter = 0
+
+/** Options for a node that only talks in-process (memory transport, no mDNS). */
+export function memoryOptions (extra: NodeOptions = {}): NodeOptions {
+  return { listen: [`/memory/test-${process.pid}-${++memCounter}`], mdns: false, connectionMonitor: false, ...extra }
+}
+
+/** Options for a node on TCP loopback with no mDNS. */
+export function tcpOptions (extra: NodeOptions = {}): NodeOptions {
+  return { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, ...extra }
+}
+
+/** Starts a node that is always stopped when the test ends, pass or fail. */
+export async function start (t: ExecutionContext, options: NodeOptions): Promise<ShoalNode> {
+  const node = await createNode(options)
+  t.teardown(async () => { await node.stop() })
+  return node
+}
+
+/**
+ * Starts `n` nodes that find each other through the first one (bootstrap + peer exchange) and
+ * waits until every node sees every other.
+ */
+export async function startMesh (t: ExecutionContext, n: number, make: (i: number) => NodeOptions, timeoutMs = 20_000): Promise<ShoalNode[]> {
+  const first = await start(t, make(0))
+  const rest = await Promise.all(Array.from({ length: n - 1 }, async (_, i) => await start(t, { bootstrap: first.addresses(), ...make(i + 1) })))
+  const nodes = [first, ...rest]
+  await until(() => nodes.every(node => node.peers().length === n - 1), timeoutMs, 'mesh did not converge')
+  return nodes
+}
+
+/** Polls `cond` every 10 ms until it holds; rejects with `what` after `timeoutMs`. */
+export async function until (cond: () => boolean, timeoutMs: number, what = 'condition not met'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`)
+    await sleep(10)
+  }
+}
+
+/** Resolves with the next `type` event matching `match`; rejects after `timeoutMs`. */
+export async function next<K extends ShoalEventType> (node: ShoalNode, type: K, match: (e: EventOf<K>) => boolean = () => true, timeoutMs = 10_000): Promise<EventOf<K>> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { node.off(type, listener); reject(new Error(`no '${type}' event on ${node.name} within ${timeoutMs} ms`)) }, timeoutMs)
+    const listener = (e: EventOf<K>): void => {
+      if (!match(e)) return
+      clearTimeout(timer)
+      node.off(type, listener)
+      resolve(e)
+    }
+    node.on(type, listener)
+  })
+}
+
+/** Records every event a node emits, for assertions on counts and order. */
+export function record (node: ShoalNode): ShoalEvent[] {
+  const log: ShoalEvent[] = []
+  for (const type of ['enter', 'exit', 'join', 'leave', 'shout', 'whisper'] as const) node.on(type, (e: ShoalEvent) => log.push(e))
+  return log
+}
+
+export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
