@@ -71,6 +71,7 @@ export class ShoalNode {
       maxFrameBytes: opts.maxMessageSize + FRAME_OVERHEAD,
       openTimeout: opts.sendTimeout,
       onFrame: (from, bytes) => { this.#onFrame(from, bytes) },
+      onReject: () => { this.#stats.malformedDropped++ },
       onNotShoal: (peer) => {
         this.#log('%p does not speak shoal; closing', peer)
         void libp2p.hangUp(peer).catch(() => {})

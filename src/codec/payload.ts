@@ -44,7 +44,7 @@ export function decodePayload (buf: Uint8Array): Payload {
   const body = buf.subarray(1)
   try {
     switch (buf[0]) {
-      case BYTES: return body.slice()
+      case BYTES: return new Uint8Array(body) // a plain copy: not a Buffer, not a view of the frame
       case TEXT: return textDecoder.decode(body)
       case JSON_VALUE: return JSON.parse(textDecoder.decode(body)) as JsonValue
     }

@@ -14,6 +14,8 @@ export interface WireInit {
   openTimeout: number
   /** Called for every complete inbound frame, with the authenticated sender. */
   onFrame: (from: PeerId, frame: Uint8Array) => void
+  /** Called when a peer's stream is reset for breaking the framing rules (e.g. an oversized frame). */
+  onReject?: (from: PeerId, err: Error) => void
   /** Called when a peer does not speak Shoal (stream negotiation failed). */
   onNotShoal?: (peer: PeerId) => void
 }
@@ -45,7 +47,7 @@ export class Wire {
       this.forget(peer.toString(), stream)
       stream = await this.open(peer, signal)
     }
-    if (stream.writableNeedsDrain) await stream.onDrain({ signal })
+    await drained(stream, signal)
     stream.send(lp.encode.single(frame))
   }
 
@@ -126,8 +128,35 @@ export class Wire {
       // this stream. The peer reopens it on its next send; its other traffic and everyone
       // else's is unaffected.
       this.init.log.error('dropping wire stream from %p: %s', from, err.message)
+      this.init.onReject?.(from, err)
       stream.abort(err)
     }).finally(() => { this.inbound.delete(stream) })
     this.inbound.set(stream, { peer: from.toString(), done })
+  }
+}
+
+/**
+ * Waits until `stream` accepts more data. Not `stream.onDrain()`: in @libp2p/utils 7.4 its promise
+ * is created once and never renewed, so after the first drain it resolves at once and a peer that
+ * stops reading makes the sender buffer without bound (measured: 4 GiB in 20 s to a SIGSTOPped
+ * peer). The 'drain' event itself is reliable. A drain can be followed at once by a new stall
+ * (the stream flushes its queue in a microtask first), hence the loop.
+ */
+async function drained (stream: Stream, signal?: AbortSignal): Promise<void> {
+  while (stream.writableNeedsDrain) {
+    signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
+        stream.removeEventListener('drain', onDrain)
+        stream.removeEventListener('close', onClose)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onDrain = (): void => { cleanup(); resolve() }
+      const onClose = (evt: any): void => { cleanup(); reject(evt.error ?? new Error('stream closed')) }
+      const onAbort = (): void => { cleanup(); reject(signal?.reason) }
+      stream.addEventListener('drain', onDrain)
+      stream.addEventListener('close', onClose)
+      signal?.addEventListener('abort', onAbort)
+    })
   }
 }

@@ -26,6 +26,10 @@ export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
       ? u8ToString(msg.from, 'base64') + u8ToString(msg.seqno, 'base64')
       : u8ToString(msg.data ?? new Uint8Array(0), 'base64').slice(0, 64),
     maxInboundDataLength: init.maxDataLength + 64 * 1024,
+    // Without a cap gossipsub queues without bound for a peer that stopped reading. Past it the
+    // stream to that peer is reset, it drops out of `recipients`, and shouts to it take the
+    // direct path, which waits for the peer and gives up after `sendTimeout`.
+    maxOutboundBufferSize: Math.max(8 * 1024 * 1024, 4 * init.maxDataLength),
     scoreParams: {
       // Many peers behind one address is the normal case on a LAN with NAT, a dev machine running
       // several nodes, and the simulator; the default penalty scores them out of the mesh.

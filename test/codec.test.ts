@@ -1,0 +1,95 @@
+import test from 'ava'
+import { encodePayload, decodePayload } from '../src/codec/payload.js'
+import { encodeFrame, decodeFrame, decodeShout, encodeShout, type PeerState } from '../src/codec/frame.js'
+import { DecodeError, InvalidArgumentError } from '../src/errors.js'
+
+test('payloads come back as the kind that was sent', t => {
+  const bytes = new Uint8Array([0, 1, 255])
+  t.deepEqual(decodePayload(encodePayload(bytes)), bytes)
+  t.true(decodePayload(encodePayload(bytes)) instanceof Uint8Array)
+  t.is(decodePayload(encodePayload('héllo ✓')), 'héllo ✓')
+  t.is(decodePayload(encodePayload('')), '')
+  t.deepEqual(decodePayload(encodePayload({ a: [1, 'x', null, true] })), { a: [1, 'x', null, true] })
+  t.is(decodePayload(encodePayload(42)), 42)
+  t.is(decodePayload(encodePayload(null)), null)
+})
+
+test('values that are not JSON are rejected before sending', t => {
+  const cyclic: any = {}
+  cyclic.self = cyclic
+  for (const bad of [undefined, () => 1, Symbol('x'), cyclic, 10n]) {
+    t.throws(() => encodePayload(bad), { instanceOf: InvalidArgumentError })
+  }
+})
+
+test('malformed payloads from the wire are DecodeErrors', t => {
+  t.throws(() => decodePayload(new Uint8Array(0)), { instanceOf: DecodeError })
+  t.throws(() => decodePayload(Uint8Array.of(9, 1, 2)), { instanceOf: DecodeError })
+  t.throws(() => decodePayload(Uint8Array.of(1, 0xff, 0xfe)), { instanceOf: DecodeError }) // bad utf-8
+  t.throws(() => decodePayload(Uint8Array.of(2, 0x7b)), { instanceOf: DecodeError }) // "{"
+})
+
+const state: PeerState = { name: 'alice', headers: { role: 'sensor' }, groups: ['a', 'b'], ver: 7, addrs: ['/ip4/127.0.0.1/tcp/1'] }
+
+test('every frame type round-trips', t => {
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'state', state })), { type: 'state', state })
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'ack', ver: 2 ** 40 })), { type: 'ack', ver: 2 ** 40 })
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'bye' })), { type: 'bye' })
+  const payload = encodePayload('x')
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'whisper', payload })), { type: 'whisper', payload })
+  const shout = { seq: Date.now() * 1000, group: 'lobby', payload }
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'shout', shout })), { type: 'shout', shout })
+  t.deepEqual(decodeShout(encodeShout(shout)), shout)
+  const peers = [{ id: '12D3KooWabc', addrs: ['/ip4/1.2.3.4/tcp/5'] }]
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'peers', peers })), { type: 'peers', peers })
+})
+
+test('hostile or malformed frames are rejected with DecodeError, never anything else', t => {
+  const enc = (type: number, body: unknown): Uint8Array => {
+    const json = new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body))
+    return Uint8Array.from([type, ...json])
+  }
+  const bad: Uint8Array[] = [
+    new Uint8Array(0),
+    Uint8Array.of(99),
+    enc(1, 'not json'),
+    enc(1, [1, 2]),
+    enc(1, { ...state, ver: -1 }),
+    enc(1, { ...state, ver: 1.5 }),
+    enc(1, { ...state, name: 5 }),
+    enc(1, { ...state, name: 'x'.repeat(300) }),
+    enc(1, { ...state, headers: { a: 1 } }),
+    enc(1, { ...state, headers: { a: 'x'.repeat(5000) } }),
+    enc(1, { ...state, groups: 'lobby' }),
+    enc(1, { ...state, groups: [''] }),
+    enc(1, { ...state, groups: Array.from({ length: 2000 }, (_, i) => `g${i}`) }),
+    enc(1, { ...state, addrs: [7] }),
+    Uint8Array.of(2),
+    Uint8Array.of(2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+    Uint8Array.of(5, 1, 200, 0x61),
+    Uint8Array.of(5, 1, 0, 1, 0x41),
+    Uint8Array.of(5, 1, 1, 0x61),
+    enc(6, { id: 'x' }),
+    enc(6, [{ id: 5, addrs: [] }])
+  ]
+  for (const frame of bad) {
+    t.throws(() => decodeFrame(frame), { instanceOf: DecodeError }, `frame ${Buffer.from(frame).toString('hex').slice(0, 40)}`)
+  }
+})
+
+test('random bytes never escape as anything but DecodeError', t => {
+  let seed = 12345
+  const rand = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed }
+  for (let i = 0; i < 20_000; i++) {
+    const buf = new Uint8Array(rand() % 64)
+    for (let j = 0; j < buf.length; j++) buf[j] = rand() & 0xff
+    if (buf.length > 0) buf[0] = (buf[0] % 8)
+    try {
+      const frame = decodeFrame(buf)
+      if (frame.type === 'whisper') decodePayload(frame.payload)
+    } catch (err) {
+      if (!(err instanceof DecodeError)) t.fail(`${(err as Error).name} for ${Buffer.from(buf).toString('hex')}`)
+    }
+  }
+  t.pass()
+})
