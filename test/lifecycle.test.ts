@@ -47,3 +47,19 @@ test('a bad config file or option is a ConfigError naming the problem', async t 
   await t.throwsAsync(createNode(memoryOptions({ maxMessageSize: -1 })), { instanceOf: ConfigError })
   await t.throwsAsync(createNode(memoryOptions({ headers: { a: 1 as any } })), { instanceOf: ConfigError })
 })
+
+test('the README quick-start example runs and prints the conversation', async t => {
+  const { execFile } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const script = fileURLToPath(new URL('../examples/quickstart.js', import.meta.url))
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [script], { timeout: 20_000 }, (err, stdout) => { if (err != null) reject(err); else resolve(stdout) })
+  })
+  t.deepEqual(out.trim().split('\n'), [
+    'alice: bob entered (role=sensor)',
+    'alice: bob joined lobby',
+    "bob: [lobby] alice says { text: 'hello, lobby' }",
+    'alice: bob whispers just between us',
+    'alice: bob exited (left)'
+  ])
+})
