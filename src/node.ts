@@ -206,10 +206,13 @@ export class ShoalNode {
   }
 
   async #shutdown (): Promise<void> {
-    const grace = AbortSignal.timeout(STOP_GRACE_MS)
+    // One deadline for the whole goodbye, but a signal per call: hundreds of peers would otherwise
+    // hang hundreds of listeners on one signal.
+    const deadline = Date.now() + STOP_GRACE_MS
+    const grace = (): AbortSignal => AbortSignal.timeout(Math.max(1, deadline - Date.now()))
     const bye = encodeFrame({ type: 'bye' })
     this.#dialer.stop()
-    await Promise.allSettled(this.#table.ids().map(async id => { await this.#wire.send(peerIdFromString(id), bye, grace) }))
+    await Promise.allSettled(this.#table.ids().map(async id => { await this.#wire.send(peerIdFromString(id), bye, grace()) }))
     await this.#wire.stop(grace)
     this.#groups.stop()
     for (const w of this.#ackWaiters) w.done()

@@ -74,13 +74,13 @@ export class Wire {
     clearTimeout(timer)
   }
 
-  /** Lets queued frames go out (bounded by `signal`), then releases every stream. */
-  async stop (signal: AbortSignal): Promise<void> {
+  /** Lets queued frames go out (each close bounded by a `grace()` signal), then releases every stream. */
+  async stop (grace: () => AbortSignal): Promise<void> {
     this.stopping = true
     await this.init.libp2p.unhandle(WIRE_PROTOCOL).catch(() => {})
     const streams = await Promise.allSettled(this.outbound.values())
     await Promise.allSettled(streams.map(async r => {
-      if (r.status === 'fulfilled') await r.value.close({ signal }).catch(err => { r.value.abort(err) })
+      if (r.status === 'fulfilled') await r.value.close({ signal: grace() }).catch(err => { r.value.abort(err) })
     }))
     this.outbound.clear()
     for (const s of this.inbound.keys()) s.abort(new Error('node stopped'))
