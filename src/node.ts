@@ -50,6 +50,9 @@ export class ShoalNode {
 
   readonly #self: PeerState
   readonly #acked = new Map<string, number>()
+  // Peers we have sent our hello to. Not the same as the table: a peer is introduced to us only
+  // when its hello arrives, and a change made in between must still reach it.
+  readonly #introduced = new Set<string>()
   readonly #ackWaiters = new Set<AckWaiter>()
   readonly #pending = new Map<string, { items: Array<() => void>, timer: ReturnType<typeof setTimeout> }>()
   #stopping: Promise<void> | undefined
@@ -245,7 +248,7 @@ export class ShoalNode {
   async #publishState (signal?: AbortSignal): Promise<void> {
     const ver = ++this.#self.ver
     const frame = this.#stateFrame()
-    const peers = this.#table.ids()
+    const peers = [...new Set([...this.#introduced, ...this.#table.ids()])]
     const acked = this.#waitForAcks(peers, ver, signal)
     await Promise.all(peers.map(async id => { await this.#sendTo(id, frame) }))
     await acked
@@ -292,6 +295,7 @@ export class ShoalNode {
   readonly #onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     // The hello: the first frame on our stream to this peer, so it precedes anything else we send.
+    this.#introduced.add(id)
     void this.#sendHello(id, 3)
   }
 
@@ -320,6 +324,7 @@ export class ShoalNode {
   }
 
   #gone (id: string, reason: 'left' | 'lost'): void {
+    this.#introduced.delete(id)
     this.#wire.close(id)
     this.#acked.delete(id)
     this.#dropPending(id)

@@ -222,3 +222,17 @@ test('a listener that throws does not stop other listeners or the node', async t
   t.is((await next(b, 'shout')).data, 'y')
   t.true(reported.length >= 1)
 })
+
+test('a group change made while a new peer is still being introduced reaches that peer', async t => {
+  // Join right as connections form, many times over: the new state must not miss peers whose
+  // hello has not arrived yet, or they keep an old view of our groups for good.
+  for (let round = 0; round < 5; round++) {
+    const a = await start(t, memoryOptions({ name: `a${round}` }))
+    const b = await start(t, memoryOptions({ name: `b${round}`, bootstrap: a.addresses() }))
+    await until(() => a.libp2p.getConnections().length > 0, 5000)
+    await a.join('x')
+    await until(() => b.peer(a.id) != null, 5000, 'b never saw a')
+    await until(() => b.peersIn('x').length === 1, 3000, `round ${round}: b never learned that a joined x`)
+  }
+  t.pass()
+})
