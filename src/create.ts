@@ -13,10 +13,12 @@ import { pubsubService } from './groups/pubsub.js'
 import { withConfigFile } from './config-file.js'
 import { resolveOptions, type NodeOptions } from './options.js'
 import { ShoalNode, type ShoalLibp2p } from './node.js'
+import type { PeerDiscovery } from '@libp2p/interface'
 
 /** Creates a node, starts it and resolves once it is listening. */
 export async function createNode (options: NodeOptions = {}): Promise<ShoalNode> {
   const opts = resolveOptions(await withConfigFile(options), `${hostname()}-${process.pid}`)
+  const sightings = new EventTarget()
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey: opts.privateKey,
@@ -27,7 +29,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
     peerDiscovery: [
       ...(opts.mdns !== false ? [mdns({ interval: opts.mdns.interval, serviceTag: opts.mdns.serviceTag })] : []),
       ...opts.discovery
-    ],
+    ].map(factory => relayed(factory, sightings)),
     connectionManager: {
       maxConnections: opts.maxPeers * 2 + 16,
       // libp2p refuses more than 5 inbound connections a second from one host; many nodes on one
@@ -41,7 +43,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
       pubsub: pubsubService({ maxDataLength: opts.maxMessageSize })
     }
   })
-  const node = new ShoalNode(libp2p, opts)
+  const node = new ShoalNode(libp2p, opts, sightings)
   try {
     await node.start()
   } catch (err) {
@@ -49,4 +51,13 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
     throw err
   }
   return node
+}
+
+/** Wraps a discovery service factory so every sighting it reports is also relayed to `sightings`. */
+function relayed (factory: (components: any) => PeerDiscovery, sightings: EventTarget): (components: any) => PeerDiscovery {
+  return (components) => {
+    const service = factory(components)
+    service.addEventListener('peer', evt => { sightings.dispatchEvent(new CustomEvent('peer', { detail: evt.detail })) })
+    return service
+  }
 }

@@ -57,7 +57,7 @@ export class ShoalNode {
   readonly #pending = new Map<string, { items: Array<() => void>, timer: ReturnType<typeof setTimeout> }>()
   #stopping: Promise<void> | undefined
 
-  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions) {
+  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, sightings: EventTarget) {
     this.#libp2p = libp2p
     this.#opts = opts
     this.id = libp2p.peerId.toString()
@@ -89,6 +89,7 @@ export class ShoalNode {
     })
     this.#dialer = new Dialer({
       libp2p,
+      sightings,
       log: logger('shoal:dialer'),
       maxPeers: opts.maxPeers,
       bootstrap: opts.bootstrap.map(a => multiaddr(a)),

@@ -1,11 +1,17 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Libp2p, Logger, PeerId, PeerInfo as Libp2pPeerInfo } from '@libp2p/interface'
+import type { Connection, Libp2p, Logger, PeerId, PeerInfo as Libp2pPeerInfo } from '@libp2p/interface'
 import type { PeerAddress } from '../codec/frame.js'
 
 export interface DialerInit {
   libp2p: Libp2p
   log: Logger
+  /**
+   * Every sighting from every discovery service (each mDNS answer, not just the first): libp2p's
+   * own 'peer:discovery' fires only for peers new to its peer store, so a failed first dial would
+   * never be retried.
+   */
+  sightings: EventTarget
   /** Stop dialling newly discovered peers past this many connected peers. */
   maxPeers: number
   /** Static peers, dialled at start and re-dialled whenever they are not connected. */
@@ -18,7 +24,9 @@ export interface DialerInit {
 /**
  * Decides whom to dial. libp2p 3 does not dial discovered peers by itself; left to both sides,
  * mDNS makes every pair dial each other and keep two connections. Here the lower peer id dials
- * at once and the higher one only if no connection appeared within `tieBreakDelay`.
+ * at once and the higher one only if no connection appeared within `tieBreakDelay`. Under load a
+ * handshake can outlast that delay and both dials succeed; then the higher id closes the
+ * connection it dialled, so both sides keep the same one.
  */
 export class Dialer {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
@@ -32,13 +40,15 @@ export class Dialer {
   }
 
   start (): void {
-    this.init.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    this.init.sightings.addEventListener('peer', this.onDiscovery as EventListener)
+    this.init.libp2p.addEventListener('connection:open', this.onConnectionOpen)
     if (this.init.bootstrap.length > 0) this.bootstrapTick()
   }
 
   stop (): void {
     this.stopped = true
-    this.init.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    this.init.sightings.removeEventListener('peer', this.onDiscovery as EventListener)
+    this.init.libp2p.removeEventListener('connection:open', this.onConnectionOpen)
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
   }
@@ -65,6 +75,19 @@ export class Dialer {
       this.later(this.init.tieBreakDelay, () => { void this.dial(id, multiaddrs) })
     } else {
       void this.dial(id, multiaddrs)
+    }
+  }
+
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const remote = evt.detail.remotePeer
+    if (remote.toString() > this.self) return // the lower id never closes: it keeps what it dialled
+    const conns = this.init.libp2p.getConnections(remote)
+    if (!conns.some(c => c.direction === 'inbound') || !conns.some(c => c.direction === 'outbound')) return
+    for (const c of conns) {
+      if (c.direction !== 'outbound') continue
+      this.init.log('closing duplicate connection to %p', remote)
+      // Graceful: frames already written on it are still delivered; the wire reopens on the other.
+      c.close().catch((err: Error) => { c.abort(err) })
     }
   }
 
