@@ -8,6 +8,8 @@ import { Dialer } from './discovery/dialer.js'
 import { Groups } from './groups/groups.js'
 import type { GossipSub } from './groups/pubsub.js'
 import { PeerTable } from './presence/peer-table.js'
+import { AckTracker } from './presence/acks.js'
+import { PendingDeliveries } from './presence/pending.js'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
 import {
@@ -21,12 +23,12 @@ export type ShoalLibp2p = Libp2p<{ pubsub: GossipSub }>
 // Bounds on what is held for a peer whose hello has not arrived yet (see #deliver).
 const PENDING_MAX_ITEMS = 256
 const PENDING_MAX_MS = 5000
+// Hellos sent to a connected peer before giving up on it (each waits up to ackTimeout).
+const HELLO_ATTEMPTS = 5
 // How long stop() lets goodbyes and queued frames drain before closing connections.
 const STOP_GRACE_MS = 1000
 // Wire frames carry the payload plus a little framing; anything larger is not from an honest peer.
 const FRAME_OVERHEAD = 512
-
-interface AckWaiter { peers: Set<string>, ver: number, done: () => void }
 
 /**
  * A member of the mesh. Created by `createNode`; see the README for the model. Public methods
@@ -49,12 +51,11 @@ export class ShoalNode {
   }
 
   readonly #self: PeerState
-  readonly #acked = new Map<string, number>()
   // Peers we have sent our hello to. Not the same as the table: a peer is introduced to us only
   // when its hello arrives, and a change made in between must still reach it.
   readonly #introduced = new Set<string>()
-  readonly #ackWaiters = new Set<AckWaiter>()
-  readonly #pending = new Map<string, { items: Array<() => void>, timer: ReturnType<typeof setTimeout> }>()
+  readonly #acks: AckTracker
+  readonly #pending: PendingDeliveries
   #stopping: Promise<void> | undefined
 
   constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, sightings: EventTarget) {
@@ -64,6 +65,13 @@ export class ShoalNode {
     this.name = opts.name
     this.#self = { name: opts.name, headers: { ...opts.headers }, groups: [...new Set(opts.groups)], ver: 1, addrs: [] }
     for (const g of this.#self.groups) checkGroup(g)
+    this.#acks = new AckTracker(opts.ackTimeout, (missing, ver) => {
+      this.#log('%d peer(s) did not acknowledge state %d within %d ms', missing, ver, opts.ackTimeout)
+    })
+    this.#pending = new PendingDeliveries(PENDING_MAX_ITEMS, PENDING_MAX_MS, (peer, count, why) => {
+      this.#stats.malformedDropped += count
+      this.#log.error('dropping %d message(s) from %s: %s', count, peer, why)
+    })
     this.#hub = new EventHub((err, type) => {
       // A bug in the application's listener must be visible, but must not take the node down.
       console.error(`shoal: a '${type}' listener threw:`, err)
@@ -219,8 +227,7 @@ export class ShoalNode {
     await Promise.allSettled(this.#table.ids().map(async id => { await this.#wire.send(peerIdFromString(id), bye, grace()) }))
     await this.#wire.stop(grace)
     this.#groups.stop()
-    for (const w of this.#ackWaiters) w.done()
-    for (const p of this.#pending.values()) clearTimeout(p.timer)
+    this.#acks.clear()
     this.#pending.clear()
     this.#libp2p.removeEventListener('peer:connect', this.#onConnect)
     this.#libp2p.removeEventListener('peer:disconnect', this.#onDisconnect)
@@ -250,41 +257,9 @@ export class ShoalNode {
     const ver = ++this.#self.ver
     const frame = this.#stateFrame()
     const peers = [...new Set([...this.#introduced, ...this.#table.ids()])]
-    const acked = this.#waitForAcks(peers, ver, signal)
+    const acked = this.#acks.wait(peers, ver, signal)
     await Promise.all(peers.map(async id => { await this.#sendTo(id, frame) }))
     await acked
-  }
-
-  #waitForAcks (peers: string[], ver: number, signal?: AbortSignal): Promise<void> {
-    const waiting = new Set(peers.filter(id => (this.#acked.get(id) ?? 0) < ver))
-    if (waiting.size === 0) return Promise.resolve()
-    return new Promise(resolve => {
-      const timer = setTimeout(() => {
-        this.#log('%d peer(s) did not acknowledge state %d within %d ms', waiter.peers.size, ver, this.#opts.ackTimeout)
-        waiter.done()
-      }, this.#opts.ackTimeout)
-      const onAbort = (): void => { waiter.done() }
-      const waiter: AckWaiter = {
-        peers: waiting,
-        ver,
-        done: () => {
-          clearTimeout(timer)
-          signal?.removeEventListener('abort', onAbort)
-          this.#ackWaiters.delete(waiter)
-          resolve()
-        }
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.#ackWaiters.add(waiter)
-    })
-  }
-
-  #ackFrom (peer: string, ver: number): void {
-    this.#acked.set(peer, Math.max(ver, this.#acked.get(peer) ?? 0))
-    for (const w of this.#ackWaiters) {
-      if (ver >= w.ver) w.peers.delete(peer)
-      if (w.peers.size === 0) w.done()
-    }
   }
 
   /** Frames to peers that fail are logged: the peer is going away and presence reports it. */
@@ -297,20 +272,28 @@ export class ShoalNode {
     const id = evt.detail.toString()
     // The hello: the first frame on our stream to this peer, so it precedes anything else we send.
     this.#introduced.add(id)
-    void this.#sendHello(id, 3)
+    void this.#sendHello(id)
   }
 
-  async #sendHello (id: string, attempts: number): Promise<void> {
-    if (this.#stopping != null) return
-    try {
-      await this.#wire.send(peerIdFromString(id), this.#stateFrame(), AbortSignal.timeout(this.#opts.sendTimeout))
-    } catch (err: any) {
-      const connected = this.#libp2p.getConnections(peerIdFromString(id)).length > 0
-      this.#log('hello to %s failed (%s)%s', id, err.message, connected && attempts > 1 ? ', retrying' : '')
-      if (connected && attempts > 1) {
+  /**
+   * Sends our hello and waits for the peer to acknowledge it, sending again while the peer stays
+   * connected: a frame queued on a connection that then closes (a duplicate being pruned, say)
+   * is lost, and a peer that never got our hello would never see us enter.
+   */
+  async #sendHello (id: string): Promise<void> {
+    const peer = peerIdFromString(id)
+    for (let attempt = 1; attempt <= HELLO_ATTEMPTS; attempt++) {
+      if (this.#stopping != null || this.#libp2p.getConnections(peer).length === 0) return
+      const ver = this.#self.ver
+      try {
+        await this.#wire.send(peer, this.#stateFrame(), AbortSignal.timeout(this.#opts.sendTimeout))
+        await this.#acks.wait([id], ver)
+      } catch (err: any) {
+        this.#log('hello to %s failed: %s', id, err.message)
         await new Promise(resolve => setTimeout(resolve, 250))
-        await this.#sendHello(id, attempts - 1)
       }
+      if (this.#acks.ackedBy(id) >= ver) return
+      this.#log('hello to %s not acknowledged (attempt %d)', id, attempt)
     }
   }
 
@@ -327,12 +310,8 @@ export class ShoalNode {
   #gone (id: string, reason: 'left' | 'lost'): void {
     this.#introduced.delete(id)
     this.#wire.close(id)
-    this.#acked.delete(id)
-    this.#dropPending(id)
-    for (const w of this.#ackWaiters) {
-      w.peers.delete(id)
-      if (w.peers.size === 0) w.done()
-    }
+    this.#acks.forget(id)
+    this.#pending.drop(id)
     const peer = this.#table.remove(id)
     if (peer != null) this.#hub.emit({ type: 'exit', peer, reason })
   }
@@ -349,7 +328,7 @@ export class ShoalNode {
     }
     switch (frame.type) {
       case 'state': this.#onState(id, frame.state); break
-      case 'ack': this.#ackFrom(id, frame.ver); break
+      case 'ack': this.#acks.ack(id, frame.ver); break
       case 'bye': this.#gone(id, 'left'); break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout); break
@@ -371,7 +350,7 @@ export class ShoalNode {
     }
     for (const group of change.left) this.#hub.emit({ type: 'leave', peer, group })
     for (const group of change.joined) this.#hub.emit({ type: 'join', peer, group })
-    if (change.entered) this.#flushPending(id)
+    if (change.entered) this.#pending.release(id)
   }
 
   #onShout (from: string, shout: ShoutEnvelope): void {
@@ -405,41 +384,11 @@ export class ShoalNode {
     }
   }
 
-  /**
-   * Delivers a message once its sender is known. A gossiped shout can overtake the sender's
-   * hello; rather than drop it or report an anonymous sender, hold it briefly (bounded).
-   */
+  /** Delivers a message now if its sender has introduced itself, or once it has (see PendingDeliveries). */
   #deliver (from: string, emit: (peer: PeerInfo) => void): void {
     const peer = this.#table.info(from)
-    if (peer != null) { emit(peer); return }
-    let p = this.#pending.get(from)
-    if (p == null) {
-      const timer = setTimeout(() => {
-        this.#log.error('dropping %d message(s) from %s: no hello within %d ms', this.#pending.get(from)?.items.length, from, PENDING_MAX_MS)
-        this.#pending.delete(from)
-      }, PENDING_MAX_MS)
-      p = { items: [], timer }
-      this.#pending.set(from, p)
-    }
-    if (p.items.length >= PENDING_MAX_ITEMS) {
-      this.#stats.malformedDropped++
-      return
-    }
-    p.items.push(() => { emit(this.#table.info(from) as PeerInfo) })
-  }
-
-  #flushPending (id: string): void {
-    const p = this.#pending.get(id)
-    if (p == null) return
-    this.#dropPending(id)
-    for (const item of p.items) item()
-  }
-
-  #dropPending (id: string): void {
-    const p = this.#pending.get(id)
-    if (p == null) return
-    clearTimeout(p.timer)
-    this.#pending.delete(id)
+    if (peer != null) emit(peer)
+    else this.#pending.hold(from, () => { emit(this.#table.info(from) as PeerInfo) })
   }
 }
 

@@ -85,7 +85,7 @@ test('a late joiner learns the existing members of its groups, and they see it j
 test('bootstrap to one seed is enough to find the whole mesh (peer exchange), with mDNS off', async t => {
   const seed = await start(t, tcpOptions({ name: 'seed' }))
   const nodes = await Promise.all([1, 2, 3, 4].map(async i => await start(t, tcpOptions({ name: `n${i}`, bootstrap: seed.addresses() }))))
-  await until(() => nodes.every(n => n.peers().length === 4), 10_000, 'nodes did not find each other')
+  await until(() => nodes.every(n => n.peers().length === 4), 30_000, 'nodes did not find each other')
   t.pass()
 })
 
@@ -94,42 +94,9 @@ test('a bootstrap peer that starts later is found once it is up', async t => {
   const a = await start(t, tcpOptions({ name: 'a', bootstrap: [`/ip4/127.0.0.1/tcp/${port}`], bootstrapInterval: 200 }))
   await sleep(500)
   const seed = await start(t, tcpOptions({ name: 'seed', listen: [`/ip4/127.0.0.1/tcp/${port}`] }))
-  const [seen] = await Promise.all([next(a, 'enter', e => e.peer.id === seed.id), next(seed, 'enter', e => e.peer.id === a.id)])
+  const [seen] = await Promise.all([next(a, 'enter', e => e.peer.id === seed.id, 30_000), next(seed, 'enter', e => e.peer.id === a.id, 30_000)])
   t.is(seen.peer.name, 'seed')
 })
-
-/** Counts shouts per (receiver, sender, body) to check exactly-once delivery. */
-function countShouts (nodes: ShoalNode[]): Map<string, number> {
-  const counts = new Map<string, number>()
-  for (const n of nodes) {
-    n.on('shout', e => {
-      const key = `${n.name}<-${e.from.name}:${JSON.stringify(e.data)}`
-      counts.set(key, (counts.get(key) ?? 0) + 1)
-    })
-  }
-  return counts
-}
-
-for (const [transport, opts] of [['memory', memoryOptions], ['tcp', tcpOptions]] as const) {
-  test(`[${transport}] shouts right after start reach every member of 12 exactly once`, async t => {
-    t.timeout(60_000)
-    const n = 12
-    const perNode = 5
-    // startMesh returns as soon as presence converged: gossipsub's mesh is still forming.
-    const nodes = await startMesh(t, n, i => opts({ name: `n${i}`, groups: ['g'] }))
-    const counts = countShouts(nodes)
-    await Promise.all(nodes.map(async node => {
-      for (let k = 0; k < perNode; k++) await node.shout('g', { k, from: node.name })
-    }))
-    const expected = n * (n - 1) * perNode
-    await until(() => [...counts.values()].reduce((a, b) => a + b, 0) >= expected, 20_000, 'not every shout arrived')
-    await sleep(500) // let any duplicate arrive
-    t.is(counts.size, expected)
-    t.true([...counts.values()].every(c => c === 1), 'a shout was delivered twice')
-    const fallbacks = nodes.reduce((a, node) => a + node.stats().shoutFallbacks, 0)
-    t.log(`${expected} deliveries, ${fallbacks} by direct fallback`)
-  })
-}
 
 test('shouts go only to members; non-members and leavers get nothing; echo is opt-in', async t => {
   const nodes = await startMesh(t, 4, i => memoryOptions({ name: `n${i}`, groups: i < 3 ? ['g'] : [], echo: i === 1 }))

@@ -92,7 +92,9 @@ export class Wire {
     let p = this.outbound.get(key)
     if (p == null) {
       // The dial is shared by concurrent senders, so it has its own timeout, not the caller's signal.
-      p = this.init.libp2p.dialProtocol(peer, WIRE_PROTOCOL, { signal: AbortSignal.timeout(this.init.openTimeout) })
+      const options = { signal: AbortSignal.timeout(this.init.openTimeout) }
+      const conn = this.keeper(peer)
+      p = conn != null ? conn.newStream(WIRE_PROTOCOL, options) : this.init.libp2p.dialProtocol(peer, WIRE_PROTOCOL, options)
       const opening = p
       this.outbound.set(key, opening)
       opening.then(stream => {
@@ -103,6 +105,16 @@ export class Wire {
       })
     }
     return await raceSignal(p, signal)
+  }
+
+  /**
+   * Of several connections to `peer`, the one the lower peer id dialled: the dialer keeps that one
+   * when it prunes duplicates, so streams opened on it are not cut short.
+   */
+  private keeper (peer: PeerId): Connection | undefined {
+    const conns = this.init.libp2p.getConnections(peer).filter(c => c.status === 'open')
+    const weAreLower = this.init.libp2p.peerId.toString() < peer.toString()
+    return conns.find(c => c.direction === (weAreLower ? 'outbound' : 'inbound')) ?? conns[0]
   }
 
   private forget (key: string, stream: Stream): void {
