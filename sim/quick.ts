@@ -513,7 +513,8 @@ function countConnections (nodes: ShoalNode[]): QuickResult['convergence']['conn
 }
 
 function sumStats (nodes: ShoalNode[]): NodeStats {
-  const sum: NodeStats = { shoutsSent: 0, shoutFallbacks: 0, shoutsReceived: 0, duplicatesDropped: 0, whispersSent: 0, whispersReceived: 0, malformedDropped: 0 }
+  const sum = { ...nodes[0].stats() }
+  for (const k of Object.keys(sum) as Array<keyof NodeStats>) sum[k] = 0
   for (const n of nodes) {
     const s = n.stats()
     for (const k of Object.keys(sum) as Array<keyof NodeStats>) sum[k] += s[k]

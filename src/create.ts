@@ -37,6 +37,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
       allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
     },
     connectionMonitor: { enabled: opts.connectionMonitor },
+    connectionGater: opts.connectionGater,
     services: {
       identify: identify(),
       ping: ping(),

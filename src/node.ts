@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { decodeFrame, encodeFrame, LIMITS, type Frame, type PeerState, type ShoutEnvelope } from './codec/frame.js'
+import { decodeFrame, encodeFrame, LIMITS, type Frame, type PeerAddress, type PeerState, type ShoutEnvelope } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Dialer } from './discovery/dialer.js'
@@ -10,6 +10,11 @@ import type { GossipSub } from './groups/pubsub.js'
 import { PeerTable } from './presence/peer-table.js'
 import { AckTracker } from './presence/acks.js'
 import { PendingDeliveries } from './presence/pending.js'
+import { Prober } from './presence/prober.js'
+import { Suspicions } from './presence/suspicion.js'
+import { suspicionBounds } from './presence/profile.js'
+import { viewDigest } from './presence/digest.js'
+import type { Lane } from './direct/wire.js'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
 import {
@@ -29,6 +34,8 @@ const HELLO_ATTEMPTS = 5
 const STOP_GRACE_MS = 1000
 // Wire frames carry the payload plus a little framing; anything larger is not from an honest peer.
 const FRAME_OVERHEAD = 512
+// Lifeguard's K: independent suspicions after which a suspect gets the shortest timeout.
+const EXPECTED_CONFIRMATIONS = 3
 
 /**
  * A member of the mesh. Created by `createNode`; see the README for the model. Public methods
@@ -47,7 +54,16 @@ export class ShoalNode {
   readonly #groups: Groups
   readonly #dialer: Dialer
   readonly #stats: NodeStats = {
-    shoutsSent: 0, shoutFallbacks: 0, shoutsReceived: 0, duplicatesDropped: 0, whispersSent: 0, whispersReceived: 0, malformedDropped: 0
+    shoutsSent: 0,
+    shoutFallbacks: 0,
+    shoutsReceived: 0,
+    duplicatesDropped: 0,
+    whispersSent: 0,
+    whispersReceived: 0,
+    malformedDropped: 0,
+    presenceFramesSent: 0,
+    presenceBytesSent: 0,
+    probesFailed: 0
   }
 
   readonly #self: PeerState
@@ -56,6 +72,11 @@ export class ShoalNode {
   readonly #introduced = new Set<string>()
   readonly #acks: AckTracker
   readonly #pending: PendingDeliveries
+  readonly #prober: Prober
+  readonly #suspicions: Suspicions
+  #syncTimer: ReturnType<typeof setInterval> | undefined
+  // When we last asked a peer for its state, so anti-entropy does not ask on every round.
+  readonly #stateAsked = new Map<string, number>()
   #stopping: Promise<void> | undefined
 
   constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, sightings: EventTarget) {
@@ -63,7 +84,9 @@ export class ShoalNode {
     this.#opts = opts
     this.id = libp2p.peerId.toString()
     this.name = opts.name
-    this.#self = { name: opts.name, headers: { ...opts.headers }, groups: [...new Set(opts.groups)], ver: 1, addrs: [] }
+    // The version doubles as SWIM's incarnation number; starting from the clock makes a restarted
+    // node (same key, new process) newer than anything its peers remember of its last life.
+    this.#self = { name: opts.name, headers: { ...opts.headers }, groups: [...new Set(opts.groups)], ver: Date.now(), addrs: [] }
     for (const g of this.#self.groups) checkGroup(g)
     this.#acks = new AckTracker(opts.ackTimeout, (missing, ver) => {
       this.#log('%d peer(s) did not acknowledge state %d within %d ms', missing, ver, opts.ackTimeout)
@@ -95,6 +118,18 @@ export class ShoalNode {
       sendDirect: async (peer, frame) => { await this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(opts.sendTimeout)) },
       onShout: (from, shout) => { this.#onShout(from, shout) }
     })
+    this.#prober = new Prober({
+      tuning: opts.presence,
+      log: logger('shoal:probe'),
+      members: () => this.#table.ids(),
+      send: (to, frame) => { this.#sendPresence(to, frame, 'control') },
+      onFailed: target => { this.#onProbeFailed(target) }
+    })
+    this.#suspicions = new Suspicions({
+      bounds: () => suspicionBounds(opts.presence, this.#table.size + 1),
+      expectedConfirmations: EXPECTED_CONFIRMATIONS,
+      onExpire: (peer, ver) => { this.#declareLost(peer, ver) }
+    })
     this.#dialer = new Dialer({
       libp2p,
       sightings,
@@ -116,6 +151,8 @@ export class ShoalNode {
     this.#groups.start()
     for (const g of this.#self.groups) this.#groups.subscribe(g)
     this.#dialer.start()
+    this.#prober.start()
+    this.#syncTimer = setInterval(() => { this.#sync() }, this.#opts.presence.syncInterval)
   }
 
   /** The underlying libp2p node. Advanced use only: its API follows libp2p's major version. */
@@ -144,6 +181,26 @@ export class ShoalNode {
   peersIn (group: string): PeerInfo[] {
     return this.#table.membersOf(group).map(id => this.#table.info(id) as PeerInfo)
   }
+
+  /**
+   * Sets one of this node's headers. Resolves once every peer has acknowledged it (as `join`
+   * does); each of them sees an `update` event.
+   */
+  async setHeader (key: string, value: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#checkRunning()
+    if (typeof key !== 'string' || key.length === 0 || typeof value !== 'string') throw new InvalidArgumentError('setHeader needs a non-empty string key and a string value')
+    const headers = { ...this.#self.headers, [key]: value }
+    const bytes = Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length, 0)
+    if (Object.keys(headers).length > LIMITS.headers || bytes > LIMITS.headerBytes) {
+      throw new InvalidArgumentError(`headers are limited to ${LIMITS.headers} entries and ${LIMITS.headerBytes} bytes`)
+    }
+    if (this.#self.headers[key] === value) return
+    this.#self.headers = headers
+    await this.#publishState(options.signal)
+  }
+
+  /** This node's headers. */
+  headers (): Record<string, string> { return { ...this.#self.headers } }
 
   /** The groups this node is in. */
   groups (): string[] { return [...this.#self.groups] }
@@ -224,6 +281,9 @@ export class ShoalNode {
     const grace = (): AbortSignal => AbortSignal.timeout(Math.max(1, deadline - Date.now()))
     const bye = encodeFrame({ type: 'bye' })
     this.#dialer.stop()
+    this.#prober.stop()
+    clearInterval(this.#syncTimer)
+    this.#suspicions.clearAll()
     await Promise.allSettled(this.#table.ids().map(async id => { await this.#wire.send(peerIdFromString(id), bye, grace()) }))
     await this.#wire.stop(grace)
     this.#groups.stop()
@@ -247,7 +307,7 @@ export class ShoalNode {
 
   #selfInfo (): PeerInfo {
     const s = this.#self
-    return { id: this.id, name: s.name, headers: { ...s.headers }, groups: [...s.groups], addresses: [...s.addrs] }
+    return { id: this.id, name: s.name, headers: { ...s.headers }, groups: [...s.groups], addresses: [...s.addrs], state: 'alive' }
   }
 
   #stateFrame (): Uint8Array { return encodeFrame({ type: 'state', state: this.#self }) }
@@ -257,15 +317,139 @@ export class ShoalNode {
     const ver = ++this.#self.ver
     const frame = this.#stateFrame()
     const peers = [...new Set([...this.#introduced, ...this.#table.ids()])]
+    this.#count(frame, peers.length)
     const acked = this.#acks.wait(peers, ver, signal)
     await Promise.all(peers.map(async id => { await this.#sendTo(id, frame) }))
     await acked
   }
 
   /** Frames to peers that fail are logged: the peer is going away and presence reports it. */
-  async #sendTo (id: string, frame: Uint8Array): Promise<void> {
-    await this.#wire.send(peerIdFromString(id), frame, AbortSignal.timeout(this.#opts.sendTimeout))
+  async #sendTo (id: string, frame: Uint8Array, lane: Lane = 'data'): Promise<void> {
+    let peer: PeerId
+    try {
+      peer = peerIdFromString(id)
+    } catch {
+      return // an id a peer made up in a frame; nothing to send it to
+    }
+    await this.#wire.send(peer, frame, AbortSignal.timeout(this.#opts.sendTimeout), lane)
       .catch((err: Error) => { this.#log('send to %s failed: %s', id, err.message) })
+  }
+
+  /** Sends a presence frame, counted in stats so its cost per node can be measured. */
+  #sendPresence (id: string, frame: Frame, lane: Lane): void {
+    const bytes = encodeFrame(frame)
+    this.#count(bytes, 1)
+    void this.#sendTo(id, bytes, lane)
+  }
+
+  #count (frame: Uint8Array, copies: number): void {
+    this.#stats.presenceFramesSent += copies
+    this.#stats.presenceBytesSent += frame.byteLength * copies
+  }
+
+  /** Sends a frame to every peer in the view, except `except`. */
+  #broadcast (frame: Frame, lane: Lane, except?: string): void {
+    for (const id of this.#table.ids()) if (id !== except) this.#sendPresence(id, frame, lane)
+  }
+
+  // --- failure detection (SWIM + Lifeguard; see presence/) ---
+
+  #onProbeFailed (target: string): void {
+    this.#stats.probesFailed++
+    const ver = this.#table.ver(target)
+    if (ver == null) return
+    // Our own suspicion is news to the others even when they already suspect: it confirms theirs.
+    if (this.#suspect(target, ver, this.id) !== 'known') this.#broadcast({ type: 'suspect', peer: target, ver }, 'control')
+  }
+
+  /** Applies a suspicion of `peer` at version `ver` reported by `from`. */
+  #suspect (peer: string, ver: number, from: string): 'new' | 'confirmed' | 'known' | 'stale' {
+    if ((this.#table.ver(peer) ?? Infinity) > ver) return 'stale'
+    const result = this.#suspicions.report(peer, ver, from)
+    if (result === 'new' && this.#table.setSuspect(peer, true)) {
+      this.#log('%s is suspect (reported by %s)', peer, from)
+      this.#hub.emit({ type: 'suspect', peer: this.#table.info(peer) as PeerInfo, since: this.#suspicions.since(peer) as number })
+    }
+    return result
+  }
+
+  #onSuspectFrame (from: string, peer: string, ver: number): void {
+    if (peer === this.id) { this.#refute(from, ver); return }
+    // Pass a fresh suspicion on to the suspect itself: the reporter may be the one that cannot
+    // reach it, and only the suspect can refute.
+    if (this.#suspect(peer, ver, from) === 'new') this.#sendPresence(peer, { type: 'suspect', peer, ver }, 'control')
+  }
+
+  /** Someone suspects (or declared dead) this node at version `ver`: prove we are alive with a newer one. */
+  #refute (from: string, ver: number): void {
+    if (ver < this.#self.ver) {
+      // Old news: we already moved on, `from` just has not heard. Tell it alone.
+      this.#sendPresence(from, { type: 'state', state: this.#self }, 'data')
+      return
+    }
+    this.#prober.worse()
+    this.#self.ver = ver + 1
+    this.#log('refuting suspicion from %s with version %d', from, this.#self.ver)
+    this.#broadcast({ type: 'state', state: this.#self }, 'data')
+  }
+
+  /** A suspicion ran out unrefuted: the peer is lost, for us and (by our word) for everyone. */
+  #declareLost (peer: string, ver: number): void {
+    if (this.#table.ver(peer) !== ver) return
+    this.#broadcast({ type: 'dead', peer, ver }, 'control', peer)
+    this.#lose(peer)
+  }
+
+  #onDeadFrame (from: string, peer: string, ver: number): void {
+    if (peer === this.id) { this.#refute(from, ver); return }
+    if ((this.#table.ver(peer) ?? Infinity) > ver) return
+    this.#log('%s declared %s lost', from, peer)
+    this.#lose(peer)
+  }
+
+  /** Drops a peer as lost and hangs up on it: if it was only frozen, it must come back through a fresh hello. */
+  #lose (peer: string): void {
+    this.#gone(peer, 'lost')
+    try {
+      void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+    } catch {}
+  }
+
+  // --- anti-entropy ---
+
+  #viewVersions (): Array<[string, number]> { return [[this.id, this.#self.ver], ...this.#table.versions()] }
+
+  /** Compares views with one random peer; it answers with its whole view only if they differ. */
+  #sync (): void {
+    const ids = this.#table.ids()
+    if (ids.length === 0) return
+    const peer = ids[Math.floor(Math.random() * ids.length)]
+    this.#sendPresence(peer, { type: 'digest', ...viewDigest(this.#viewVersions()) }, 'control')
+  }
+
+  #onDigest (from: string, count: number, hash: number): void {
+    const mine = viewDigest(this.#viewVersions())
+    if (mine.count === count && mine.hash === hash) return
+    const view = this.#viewVersions().slice(0, LIMITS.peers).map(([id, ver]) => ({
+      id, ver, addrs: id === this.id ? this.#self.addrs : (this.#table.info(id) as PeerInfo).addresses
+    }))
+    this.#sendPresence(from, { type: 'peers', peers: view }, 'control')
+  }
+
+  /** A neighbour's view: dial the peers we do not know, ask the ones we hold stale state of. */
+  #onPeers (peers: PeerAddress[]): void {
+    const unknown: PeerAddress[] = []
+    const now = Date.now()
+    for (const p of peers) {
+      if (p.id === this.id) continue
+      const ver = this.#table.ver(p.id)
+      if (ver == null) { unknown.push(p); continue }
+      if (p.ver != null && p.ver > ver && now - (this.#stateAsked.get(p.id) ?? 0) > this.#opts.presence.syncInterval) {
+        this.#stateAsked.set(p.id, now)
+        this.#sendPresence(p.id, { type: 'state-req' }, 'control')
+      }
+    }
+    if (unknown.length > 0) this.#dialer.offer(unknown)
   }
 
   readonly #onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -286,7 +470,9 @@ export class ShoalNode {
       if (this.#stopping != null || this.#libp2p.getConnections(peer).length === 0) return
       const ver = this.#self.ver
       try {
-        await this.#wire.send(peer, this.#stateFrame(), AbortSignal.timeout(this.#opts.sendTimeout))
+        const hello = this.#stateFrame()
+        this.#count(hello, 1)
+        await this.#wire.send(peer, hello, AbortSignal.timeout(this.#opts.sendTimeout))
         await this.#acks.wait([id], ver)
       } catch (err: any) {
         this.#log('hello to %s failed: %s', id, err.message)
@@ -299,16 +485,24 @@ export class ShoalNode {
 
   readonly #onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
+    const connected = (): boolean => this.#libp2p.getConnections(evt.detail).length > 0
     // A goodbye may still sit unread on the peer's stream: read it first, so a graceful leave is
     // not reported as lost. A peer that reconnected meanwhile was a flap, not an exit.
-    void this.#wire.drained(id, 1000).then(() => {
-      if (this.#stopping != null || this.#libp2p.getConnections(evt.detail).length > 0) return
+    void this.#wire.drained(id, 1000).then(async () => {
+      if (this.#stopping != null || !this.#table.has(id) || connected()) return
+      // A closed connection is the fastest sign of a crash, but not proof: one quick redial tells
+      // a dead process (refused at once) from a dropped connection to a live one.
+      const reached = await this.#libp2p.dial(evt.detail, { signal: AbortSignal.timeout(2 * this.#opts.presence.probeTimeout) })
+        .then(() => true, () => false)
+      if (this.#stopping != null || reached || connected()) return
       this.#gone(id, 'lost')
     })
   }
 
   #gone (id: string, reason: 'left' | 'lost'): void {
     this.#introduced.delete(id)
+    this.#suspicions.clear(id)
+    this.#stateAsked.delete(id)
     this.#wire.close(id)
     this.#acks.forget(id)
     this.#pending.drop(id)
@@ -332,22 +526,35 @@ export class ShoalNode {
       case 'bye': this.#gone(id, 'left'); break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout); break
-      case 'peers': this.#dialer.offer(frame.peers.filter(p => p.id !== this.id && !this.#table.has(p.id))); break
+      case 'peers': this.#onPeers(frame.peers); break
+      case 'ping':
+      case 'pong':
+      case 'ping-req':
+      case 'nack': this.#prober.receive(id, frame); break
+      case 'suspect': this.#onSuspectFrame(id, frame.peer, frame.ver); break
+      case 'dead': this.#onDeadFrame(id, frame.peer, frame.ver); break
+      case 'digest': this.#onDigest(id, frame.count, frame.hash); break
+      case 'state-req': this.#sendPresence(id, { type: 'state', state: this.#self }, 'data'); break
     }
   }
 
   #onState (id: string, state: PeerState): void {
     const change = this.#table.apply(id, state)
-    void this.#sendTo(id, encodeFrame({ type: 'ack', ver: state.ver }))
+    this.#sendPresence(id, { type: 'ack', ver: state.ver }, 'data')
     if (change == null) return
+    if (this.#table.setSuspect(id, false)) {
+      this.#suspicions.clear(id)
+      this.#hub.emit({ type: 'alive', peer: this.#table.info(id) as PeerInfo })
+    }
     const peer = this.#table.info(id) as PeerInfo
     if (change.entered) {
       this.#hub.emit({ type: 'enter', peer })
       // Tell the newcomer who else is here, so one bootstrap address is enough to find everyone.
       const others = this.#table.ids().filter(p => p !== id).slice(0, LIMITS.peers)
         .map(p => ({ id: p, addrs: (this.#table.info(p) as PeerInfo).addresses }))
-      if (others.length > 0) void this.#sendTo(id, encodeFrame({ type: 'peers', peers: others }))
+      if (others.length > 0) this.#sendPresence(id, { type: 'peers', peers: others }, 'data')
     }
+    if (change.updated) this.#hub.emit({ type: 'update', peer })
     for (const group of change.left) this.#hub.emit({ type: 'leave', peer, group })
     for (const group of change.joined) this.#hub.emit({ type: 'join', peer, group })
     if (change.entered) this.#pending.release(id)

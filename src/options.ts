@@ -1,4 +1,5 @@
-import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { PROFILES, type PresenceProfile, type PresenceTuning } from './presence/profile.js'
 import { ConfigError } from './errors.js'
 import { LIMITS } from './codec/frame.js'
 
@@ -38,9 +39,21 @@ export interface NodeOptions {
   bootstrapInterval?: number
   /** Identity key; pass one to keep the same peer id across restarts (default: a new Ed25519 key). */
   privateKey?: PrivateKey
+  /**
+   * Failure-detection timing for the kind of network (default 'lan'): 'wifi' tolerates lossy
+   * links longer, 'local' is fast for many nodes on one machine (tests, the simulator).
+   */
+  profile?: PresenceProfile
+  /** Overrides for single timings of the profile. */
+  presence?: Partial<PresenceTuning>
   /** Extra libp2p peer discovery services: the seam the simulator uses for its virtual LAN. */
   discovery?: Array<(components: any) => PeerDiscovery>
-  /** libp2p's per-connection ping (default true); the simulator turns it off to save CPU. */
+  /** libp2p's connection gater: refuse peers or addresses (the simulator's partitions use it). */
+  connectionGater?: ConnectionGater
+  /**
+   * libp2p's per-connection ping, which closes a connection whose ping fails (default false:
+   * Shoal's own probes detect dead peers, with suspicion and refutation instead of a hard cut).
+   */
   connectionMonitor?: boolean
 }
 
@@ -58,12 +71,14 @@ export interface ResolvedOptions {
   ackTimeout: number
   bootstrapInterval: number
   privateKey?: PrivateKey
+  presence: PresenceTuning
   discovery: Array<(components: any) => PeerDiscovery>
+  connectionGater?: ConnectionGater
   connectionMonitor: boolean
 }
 
 const CONFIG_KEYS = new Set(['name', 'headers', 'listen', 'mdns', 'bootstrap', 'groups', 'echo', 'maxMessageSize',
-  'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor'])
+  'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence'])
 
 /** Checks a parsed config file: only plain JSON options, no unknown keys (a typo should not pass silently). */
 export function checkConfigObject (value: unknown, source: string): NodeOptions {
@@ -76,6 +91,12 @@ export function checkConfigObject (value: unknown, source: string): NodeOptions 
 
 export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOptions {
   const mdns = o.mdns ?? true
+  const profile = o.profile ?? 'lan'
+  if (!Object.hasOwn(PROFILES, profile)) throw new ConfigError(`profile must be one of ${Object.keys(PROFILES).join(', ')}`)
+  if (o.presence != null && (typeof o.presence !== 'object' || Array.isArray(o.presence))) throw new ConfigError('presence must be an object of timings')
+  for (const key of Object.keys(o.presence ?? {})) {
+    if (!Object.hasOwn(PROFILES.lan, key)) throw new ConfigError(`presence: unknown timing "${key}"`)
+  }
   const resolved: ResolvedOptions = {
     name: o.name ?? defaultName,
     headers: o.headers ?? {},
@@ -90,8 +111,10 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     ackTimeout: o.ackTimeout ?? 3000,
     bootstrapInterval: o.bootstrapInterval ?? 5000,
     privateKey: o.privateKey,
+    presence: { ...PROFILES[profile], ...o.presence },
     discovery: o.discovery ?? [],
-    connectionMonitor: o.connectionMonitor ?? true
+    connectionGater: o.connectionGater,
+    connectionMonitor: o.connectionMonitor ?? false
   }
   validate(resolved)
   return resolved
@@ -109,5 +132,9 @@ function validate (o: ResolvedOptions): void {
   for (const key of ['maxMessageSize', 'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval'] as const) {
     if (!Number.isFinite(o[key]) || o[key] <= 0) fail(`${key} must be a positive number`)
   }
+  for (const [key, v] of Object.entries(o.presence)) {
+    if (!Number.isFinite(v) || v < 0 || (v === 0 && key !== 'indirectProbes')) fail(`presence.${key} must be a positive number`)
+  }
+  if (o.presence.probeTimeout >= o.presence.probeInterval) fail('presence.probeTimeout must be shorter than presence.probeInterval')
   if (o.mdns !== false && (!(o.mdns.interval > 0) || typeof o.mdns.serviceTag !== 'string')) fail('mdns must be true, false or { interval, serviceTag }')
 }

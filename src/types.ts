@@ -9,7 +9,11 @@ export interface PeerInfo {
   headers: Record<string, string>
   groups: string[]
   addresses: string[]
+  /** 'suspect' while the peer missed its probes and has not yet refuted (Zyre's EVASIVE). */
+  state: Liveness
 }
+
+export type Liveness = 'alive' | 'suspect'
 
 export type ExitReason = 'left' | 'lost'
 
@@ -17,6 +21,12 @@ export type ExitReason = 'left' | 'lost'
 export type ShoalEvent =
   | { type: 'enter', peer: PeerInfo }
   | { type: 'exit', peer: PeerInfo, reason: ExitReason }
+  /** The peer stopped answering probes; it has until its suspicion times out to refute. */
+  | { type: 'suspect', peer: PeerInfo, since: number }
+  /** A suspect peer proved it is alive. */
+  | { type: 'alive', peer: PeerInfo }
+  /** A peer changed its headers. */
+  | { type: 'update', peer: PeerInfo }
   | { type: 'join', peer: PeerInfo, group: string }
   | { type: 'leave', peer: PeerInfo, group: string }
   | { type: 'shout', from: PeerInfo, group: string, data: Payload }
@@ -43,4 +53,9 @@ export interface NodeStats {
   whispersReceived: number
   /** Inbound frames or messages that failed to decode or broke a limit. */
   malformedDropped: number
+  /** Presence traffic (hello, probes, suspicion gossip, anti-entropy) sent, in frames and bytes. */
+  presenceFramesSent: number
+  presenceBytesSent: number
+  /** Probes that went unanswered, directly and indirectly. */
+  probesFailed: number
 }

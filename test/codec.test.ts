@@ -1,6 +1,6 @@
 import test from 'ava'
 import { encodePayload, decodePayload } from '../src/codec/payload.js'
-import { encodeFrame, decodeFrame, decodeShout, encodeShout, type PeerState } from '../src/codec/frame.js'
+import { encodeFrame, decodeFrame, decodeShout, encodeShout, type PeerState, type Frame } from '../src/codec/frame.js'
 import { DecodeError, InvalidArgumentError } from '../src/errors.js'
 
 test('payloads come back as the kind that was sent', t => {
@@ -42,6 +42,27 @@ test('every frame type round-trips', t => {
   t.deepEqual(decodeShout(encodeShout(shout)), shout)
   const peers = [{ id: '12D3KooWabc', addrs: ['/ip4/1.2.3.4/tcp/5'] }]
   t.deepEqual(decodeFrame(encodeFrame({ type: 'peers', peers })), { type: 'peers', peers })
+  const view = [{ id: '12D3KooWabc', addrs: [], ver: Date.now() }]
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'peers', peers: view })), { type: 'peers', peers: view })
+  const presence: Frame[] = [
+    { type: 'ping', seq: 0 }, { type: 'pong', seq: 2 ** 50 }, { type: 'nack', seq: 9 },
+    { type: 'ping-req', seq: 5, target: '12D3KooWxyz' },
+    { type: 'suspect', peer: '12D3KooWxyz', ver: Date.now() }, { type: 'dead', peer: 'Qm1', ver: 1 },
+    { type: 'digest', count: 100, hash: Number.MAX_SAFE_INTEGER }, { type: 'state-req' }
+  ]
+  for (const f of presence) t.deepEqual(decodeFrame(encodeFrame(f)), f)
+})
+
+test('presence frames with a missing or oversized peer id, or a bad ver in a view, are DecodeErrors', t => {
+  const bad = [
+    Uint8Array.of(9, 1), // ping-req without target
+    Uint8Array.of(11, 1), // suspect without peer
+    Uint8Array.of(12, 1, ...new Uint8Array(200).fill(65)), // dead with a 200-byte id
+    Uint8Array.of(13, 1), // digest without hash
+    Uint8Array.of(7), // ping without seq
+    Uint8Array.of(6, ...new TextEncoder().encode('[{"id":"x","addrs":[],"ver":-1}]'))
+  ]
+  for (const b of bad) t.throws(() => decodeFrame(b), { name: 'DecodeError' })
 })
 
 test('hostile or malformed frames are rejected with DecodeError, never anything else', t => {

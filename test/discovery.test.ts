@@ -26,12 +26,17 @@ test('a dropped connection is re-established from repeated discovery sightings a
   // No bootstrap and no peer exchange to fall back on: only the LAN's periodic announcements.
   // libp2p reports a peer to 'peer:discovery' only once, so this needs every sighting relayed.
   const bus = new LanBus({ reannounceInterval: 200 })
-  const a = await start(t, memoryOptions({ name: 'a', discovery: [lanDiscovery(bus)] }))
-  const b = await start(t, memoryOptions({ name: 'b', discovery: [lanDiscovery(bus)] }))
+  // An outage between the two: while it lasts, neither can connect to the other.
+  let outage = false
+  const connectionGater = { denyDialPeer: () => outage, denyInboundEncryptedConnection: () => outage }
+  const a = await start(t, memoryOptions({ name: 'a', discovery: [lanDiscovery(bus)], connectionGater }))
+  const b = await start(t, memoryOptions({ name: 'b', discovery: [lanDiscovery(bus)], connectionGater }))
   await until(() => a.peer(b.id) != null && b.peer(a.id) != null, 10_000, 'a and b did not meet')
   const lost = next(a, 'exit', e => e.peer.id === b.id)
+  outage = true
   await a.libp2p.hangUp(b.libp2p.peerId)
   t.is((await lost).reason, 'lost')
+  outage = false
   const back = await next(a, 'enter', e => e.peer.id === b.id, 10_000)
   t.is(back.peer.name, 'b')
 })

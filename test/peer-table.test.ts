@@ -8,7 +8,7 @@ const s = (ver: number, groups: string[], extra: Partial<PeerState> = {}): PeerS
 
 test('the first state of a peer enters it with its groups', t => {
   const table = new PeerTable()
-  t.deepEqual(table.apply('a', s(1, ['x', 'y'])), { entered: true, joined: ['x', 'y'], left: [] })
+  t.deepEqual(table.apply('a', s(1, ['x', 'y'])), { entered: true, joined: ['x', 'y'], left: [], updated: false })
   t.deepEqual(table.membersOf('x'), ['a'])
   t.is(table.info('a')?.name, 'p')
 })
@@ -16,7 +16,7 @@ test('the first state of a peer enters it with its groups', t => {
 test('newer states produce join/leave diffs; stale and repeated states change nothing', t => {
   const table = new PeerTable()
   table.apply('a', s(1, ['x']))
-  t.deepEqual(table.apply('a', s(3, ['y'])), { entered: false, joined: ['y'], left: ['x'] })
+  t.deepEqual(table.apply('a', s(3, ['y'])), { entered: false, joined: ['y'], left: ['x'], updated: false })
   t.is(table.apply('a', s(2, ['x'])), null)
   t.is(table.apply('a', s(3, ['z'])), null)
   t.deepEqual(table.membersOf('y'), ['a'])

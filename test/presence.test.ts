@@ -1,6 +1,9 @@
 import test from 'ava'
 import { AckTracker } from '../src/presence/acks.js'
 import { PendingDeliveries } from '../src/presence/pending.js'
+import { Suspicions } from '../src/presence/suspicion.js'
+import { PROFILES, suspicionBounds } from '../src/presence/profile.js'
+import { viewDigest } from '../src/presence/digest.js'
 import { sleep } from './helpers.js'
 
 test('an ack wait resolves once every peer acknowledged that version or a later one', async t => {
@@ -61,4 +64,40 @@ test('held deliveries are dropped, and reported, when no hello comes in time', a
   pending.release('q')
   t.false(delivered)
   t.deepEqual(drops, ['q:2'])
+})
+
+test('suspicion timeout: longest with one reporter, shrinking with confirmations to the shortest', t => {
+  const s = new Suspicions({ bounds: () => ({ min: 1000, max: 6000 }), expectedConfirmations: 3, onExpire: () => {} })
+  t.is(s.timeout(0), 6000)
+  t.true(s.timeout(1) < 6000 && s.timeout(1) > s.timeout(2))
+  t.is(s.timeout(3), 1000)
+  t.is(s.timeout(10), 1000)
+  t.deepEqual(suspicionBounds(PROFILES.lan, 100), { min: 2000, max: 6000 })
+  t.deepEqual(suspicionBounds(PROFILES.lan, 3), { min: 1000, max: 3000 }) // never below one log10 step
+})
+
+test('a suspicion expires unless cleared; confirmations from the same reporter do not count twice; newer versions restart it', async t => {
+  const expired: Array<[string, number]> = []
+  const s = new Suspicions({ bounds: () => ({ min: 40, max: 400 }), expectedConfirmations: 2, onExpire: (p, v) => expired.push([p, v]) })
+  t.is(s.report('x', 1, 'a'), 'new')
+  t.is(s.report('x', 1, 'a'), 'known')
+  t.is(s.report('x', 1, 'b'), 'confirmed')
+  t.is(s.report('x', 1, 'c'), 'confirmed') // two confirmations: the shortest timeout, 40 ms
+  t.is(s.report('y', 1, 'a'), 'new')
+  s.clear('y')
+  await sleep(100)
+  t.deepEqual(expired, [['x', 1]])
+  t.false(s.has('x'))
+  t.is(s.report('z', 1, 'a'), 'new')
+  t.is(s.report('z', 2, 'a'), 'new') // the suspect moved on to version 2: a fresh suspicion
+  s.clearAll()
+})
+
+test('view digests agree exactly when membership and versions agree', t => {
+  const a = viewDigest([['p1', 3], ['p2', 5]])
+  t.deepEqual(viewDigest([['p2', 5], ['p1', 3]]), a) // order does not matter
+  t.notDeepEqual(viewDigest([['p1', 3], ['p2', 6]]), a)
+  t.notDeepEqual(viewDigest([['p1', 3]]), a)
+  t.is(a.count, 2)
+  t.true(Number.isSafeInteger(a.hash))
 })

@@ -17,6 +17,9 @@ export function eventLine (e: ShoalEvent): string {
     case 'leave': return `* ${e.peer.name} left ${e.group}`
     case 'shout': return `[${e.group}] ${e.from.name}: ${text(e.data)}`
     case 'whisper': return `(whisper) ${e.from.name}: ${text(e.data)}`
+    case 'suspect': return `* ${e.peer.name} is not answering (suspect)`
+    case 'alive': return `* ${e.peer.name} is answering again`
+    case 'update': return `* ${e.peer.name} updated headers: ${Object.entries(e.peer.headers).map(([k, v]) => `${k}=${v}`).join(',')}`
   }
 }
 

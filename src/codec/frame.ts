@@ -22,7 +22,8 @@ export interface ShoutEnvelope {
   payload: Uint8Array
 }
 
-export interface PeerAddress { id: string, addrs: string[] }
+/** A member as another node sees it: for peer exchange and anti-entropy (`ver` when known). */
+export interface PeerAddress { id: string, addrs: string[], ver?: number }
 
 export type Frame =
   | { type: 'state', state: PeerState }
@@ -31,6 +32,16 @@ export type Frame =
   | { type: 'whisper', payload: Uint8Array }
   | { type: 'shout', shout: ShoutEnvelope }
   | { type: 'peers', peers: PeerAddress[] }
+  // Failure detection (SWIM): probes, probes on another's behalf, and what they concluded.
+  | { type: 'ping', seq: number }
+  | { type: 'pong', seq: number }
+  | { type: 'ping-req', seq: number, target: string }
+  | { type: 'nack', seq: number }
+  | { type: 'suspect', peer: string, ver: number }
+  | { type: 'dead', peer: string, ver: number }
+  // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'peers' frame.
+  | { type: 'digest', count: number, hash: number }
+  | { type: 'state-req' }
 
 const STATE = 1
 const ACK = 2
@@ -38,6 +49,14 @@ const BYE = 3
 const WHISPER = 4
 const SHOUT = 5
 const PEERS = 6
+const PING = 7
+const PONG = 8
+const PING_REQ = 9
+const NACK = 10
+const SUSPECT = 11
+const DEAD = 12
+const DIGEST = 13
+const STATE_REQ = 14
 
 // Bounds on what a peer may claim about itself; generous for real use, tight enough that a
 // hostile hello cannot make every node hold megabytes.
@@ -48,7 +67,8 @@ export const LIMITS = {
   headers: 64,
   headerBytes: 4096,
   addrs: 64,
-  peers: 4096
+  peers: 4096,
+  peerIdBytes: 128
 }
 
 const enc = new TextEncoder()
@@ -62,6 +82,14 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'whisper': return withType(WHISPER, frame.payload)
     case 'shout': return withType(SHOUT, encodeShout(frame.shout))
     case 'peers': return withType(PEERS, enc.encode(JSON.stringify(frame.peers)))
+    case 'ping': return withType(PING, varint.encode(frame.seq))
+    case 'pong': return withType(PONG, varint.encode(frame.seq))
+    case 'nack': return withType(NACK, varint.encode(frame.seq))
+    case 'ping-req': return withType(PING_REQ, concat(varint.encode(frame.seq), enc.encode(frame.target)))
+    case 'suspect': return withType(SUSPECT, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
+    case 'dead': return withType(DEAD, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
+    case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
+    case 'state-req': return Uint8Array.of(STATE_REQ)
   }
 }
 
@@ -75,6 +103,23 @@ export function decodeFrame (buf: Uint8Array): Frame {
     case WHISPER: return { type: 'whisper', payload: body }
     case SHOUT: return { type: 'shout', shout: decodeShout(body) }
     case PEERS: return { type: 'peers', peers: parsePeers(parseJson(body)) }
+    case PING: return { type: 'ping', seq: readVarint(body, 0).value }
+    case PONG: return { type: 'pong', seq: readVarint(body, 0).value }
+    case NACK: return { type: 'nack', seq: readVarint(body, 0).value }
+    case PING_REQ: {
+      const seq = readVarint(body, 0)
+      return { type: 'ping-req', seq: seq.value, target: readPeerId(body.subarray(seq.next)) }
+    }
+    case SUSPECT:
+    case DEAD: {
+      const ver = readVarint(body, 0)
+      return { type: buf[0] === SUSPECT ? 'suspect' : 'dead', ver: ver.value, peer: readPeerId(body.subarray(ver.next)) }
+    }
+    case DIGEST: {
+      const count = readVarint(body, 0)
+      return { type: 'digest', count: count.value, hash: readVarint(body, count.next).value }
+    }
+    case STATE_REQ: return { type: 'state-req' }
     default: throw new DecodeError(`unknown frame type ${buf[0]}`)
   }
 }
@@ -105,6 +150,18 @@ function withType (type: number, body: Uint8Array): Uint8Array {
   out[0] = type
   out.set(body, 1)
   return out
+}
+
+function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a, 0)
+  out.set(b, a.byteLength)
+  return out
+}
+
+function readPeerId (buf: Uint8Array): string {
+  if (buf.byteLength === 0 || buf.byteLength > LIMITS.peerIdBytes) throw new DecodeError('bad peer id')
+  return decodeText(buf)
 }
 
 function readVarint (buf: Uint8Array, offset: number): { value: number, next: number } {
@@ -169,7 +226,10 @@ export function parseState (v: unknown): PeerState {
 function parsePeers (v: unknown): PeerAddress[] {
   if (!Array.isArray(v) || v.length > LIMITS.peers) throw new DecodeError('peers must be a bounded array')
   return v.map(p => {
-    if (!isRecord(p) || typeof p.id !== 'string' || p.id.length > 128) throw new DecodeError('bad peer entry')
-    return { id: p.id, addrs: stringList(p.addrs, LIMITS.addrs, 1024, 'addrs') }
+    if (!isRecord(p) || typeof p.id !== 'string' || p.id.length === 0 || p.id.length > LIMITS.peerIdBytes) throw new DecodeError('bad peer entry')
+    if (p.ver !== undefined && (!Number.isSafeInteger(p.ver) || (p.ver as number) < 0)) throw new DecodeError('bad ver in peer entry')
+    const entry: PeerAddress = { id: p.id, addrs: stringList(p.addrs, LIMITS.addrs, 1024, 'addrs') }
+    if (p.ver !== undefined) entry.ver = p.ver as number
+    return entry
   })
 }

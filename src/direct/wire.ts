@@ -21,10 +21,18 @@ export interface WireInit {
 }
 
 /**
+ * Which outbound stream a frame takes. Application data and the hello share the `data` lane, so
+ * a sender's hello precedes its messages; failure-detection traffic has a lane of its own, so
+ * a probe is not stuck behind megabytes of whispers to a slow reader (which would look exactly
+ * like a dead peer).
+ */
+export type Lane = 'data' | 'control'
+
+/**
  * Point-to-point frames between Shoal peers. Each node opens one outbound stream per peer and
- * only writes to it; frames from a peer arrive on the stream that peer opened. One stream per
- * direction keeps ordering per sender (a hello always precedes that sender's later frames) and
- * avoids a race over who opens a shared stream.
+ * lane and only writes to it; frames from a peer arrive on the streams that peer opened. One
+ * stream per direction keeps ordering per sender and lane, and avoids a race over who opens a
+ * shared stream.
  */
 export class Wire {
   private readonly outbound = new Map<string, Promise<Stream>>()
@@ -41,21 +49,25 @@ export class Wire {
   }
 
   /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
-  async send (peer: PeerId, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
-    let stream = await this.open(peer, signal)
+  async send (peer: PeerId, frame: Uint8Array, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
+    const key = `${peer.toString()}/${lane}`
+    let stream = await this.open(peer, key, signal)
     if (stream.writeStatus !== 'writable') {
-      this.forget(peer.toString(), stream)
-      stream = await this.open(peer, signal)
+      this.forget(key, stream)
+      stream = await this.open(peer, key, signal)
     }
     await drained(stream, signal)
     stream.send(lp.encode.single(frame))
   }
 
-  /** Drops the cached stream to `peer` (it is gone or misbehaved). */
+  /** Drops the cached streams to `peer` (it is gone or misbehaved). */
   close (peer: string): void {
-    const p = this.outbound.get(peer)
-    this.outbound.delete(peer)
-    p?.then(s => { s.abort(new Error('peer closed')) }, () => {})
+    for (const lane of ['data', 'control'] as const) {
+      const key = `${peer}/${lane}`
+      const p = this.outbound.get(key)
+      this.outbound.delete(key)
+      p?.then(s => { s.abort(new Error('peer closed')) }, () => {})
+    }
   }
 
   /**
@@ -87,8 +99,7 @@ export class Wire {
     this.inbound.clear()
   }
 
-  private async open (peer: PeerId, signal?: AbortSignal): Promise<Stream> {
-    const key = peer.toString()
+  private async open (peer: PeerId, key: string, signal?: AbortSignal): Promise<Stream> {
     let p = this.outbound.get(key)
     if (p == null) {
       // The dial is shared by concurrent senders, so it has its own timeout, not the caller's signal.
