@@ -358,8 +358,13 @@ export class ShoalNode {
     this.#stats.probesFailed++
     const ver = this.#table.ver(target)
     if (ver == null) return
-    // Our own suspicion is news to the others even when they already suspect: it confirms theirs.
-    if (this.#suspect(target, ver, this.id) !== 'known') this.#broadcast({ type: 'suspect', peer: target, ver }, 'control')
+    // Our own suspicion is news to the others even when they already suspect: it confirms theirs,
+    // and shortens the suspect's timeout. Past K confirmations the timeout is at its minimum, so
+    // more would only add traffic, when the mesh may already be overloaded.
+    const result = this.#suspect(target, ver, this.id)
+    if (result === 'new' || (result === 'confirmed' && this.#suspicions.confirmations(target) <= EXPECTED_CONFIRMATIONS)) {
+      this.#broadcast({ type: 'suspect', peer: target, ver }, 'control')
+    }
   }
 
   /** Applies a suspicion of `peer` at version `ver` reported by `from`. */

@@ -1,6 +1,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { Frame } from '../codec/frame.js'
 import type { PresenceTuning } from './profile.js'
+import { watchLag, worstLagSince } from './lag.js'
 
 type ProbeFrame = Extract<Frame, { type: 'ping' | 'pong' | 'ping-req' | 'nack' }>
 
@@ -43,6 +44,7 @@ export class Prober {
   private readonly relays = new Map<number, { requester: string, seq: number }>()
   private readonly random: () => number
   private running = false
+  private releaseLagWatch: (() => void) | undefined
 
   constructor (private readonly init: ProberInit) {
     this.random = init.random ?? Math.random
@@ -51,11 +53,13 @@ export class Prober {
   start (): void {
     this.running = true
     this.schedule()
+    this.releaseLagWatch = watchLag()
   }
 
   stop (): void {
     this.running = false
     clearTimeout(this.timer)
+    this.releaseLagWatch?.()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const w of this.waiters.values()) w.resolve(false)
@@ -121,10 +125,12 @@ export class Prober {
     if (!this.running) return
 
     const elapsed = Date.now() - started
-    if (elapsed > 2 * (timeout + rest) + 50) {
-      // Our own event loop was stalled: the pings may have left late, the answers been unread.
+    const lag = worstLagSince(started)
+    if (elapsed > 2 * (timeout + rest) + 50 || lag > probeTimeout / 2) {
+      // Our own event loop stalled during the probe: the pings may have left late and the
+      // answers sat unread. That says nothing about the target.
       this.worse()
-      this.init.log('probe of %s inconclusive: took %d ms, event loop stalled', target, elapsed)
+      this.init.log('probe of %s inconclusive: event loop stalled (%d ms late)', target, lag)
       return
     }
     // Helpers that could not reach the target either say so; missing nacks mean our own

@@ -53,6 +53,9 @@ export class Suspicions {
 
   has (peer: string): boolean { return this.active.has(peer) }
 
+  /** Independent reports beyond the first. */
+  confirmations (peer: string): number { return Math.max(0, (this.active.get(peer)?.from.size ?? 0) - 1) }
+
   /** Ends a suspicion (the peer refuted, left, or was declared lost). */
   clear (peer: string): void {
     const s = this.active.get(peer)
