@@ -14,6 +14,7 @@ import { Prober } from './presence/prober.js'
 import { Suspicions } from './presence/suspicion.js'
 import { suspicionBounds } from './presence/profile.js'
 import { viewDigest } from './presence/digest.js'
+import { worstLagSince } from './presence/lag.js'
 import type { Lane } from './direct/wire.js'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
@@ -34,6 +35,9 @@ const HELLO_ATTEMPTS = 5
 const STOP_GRACE_MS = 1000
 // Wire frames carry the payload plus a little framing; anything larger is not from an honest peer.
 const FRAME_OVERHEAD = 512
+// How long the redial after a dropped connection may take. A dead process refuses at once, so
+// this only bounds the verdict on a live but busy peer, whose handshake can take a while.
+const REDIAL_TIMEOUT_MS = 2000
 // Lifeguard's K: independent suspicions after which a suspect gets the shortest timeout.
 const EXPECTED_CONFIRMATIONS = 3
 
@@ -128,7 +132,9 @@ export class ShoalNode {
     this.#suspicions = new Suspicions({
       bounds: () => suspicionBounds(opts.presence, this.#table.size + 1),
       expectedConfirmations: EXPECTED_CONFIRMATIONS,
-      onExpire: (peer, ver) => { this.#declareLost(peer, ver) }
+      onExpire: (peer, ver) => { this.#declareLost(peer, ver) },
+      // Stalls shorter than a probe timeout are noise; longer ones may have hidden a refutation.
+      stallSince: since => { const lag = worstLagSince(since); return lag > opts.presence.probeTimeout ? lag : 0 }
     })
     this.#dialer = new Dialer({
       libp2p,
@@ -497,7 +503,7 @@ export class ShoalNode {
       if (this.#stopping != null || !this.#table.has(id) || connected()) return
       // A closed connection is the fastest sign of a crash, but not proof: one quick redial tells
       // a dead process (refused at once) from a dropped connection to a live one.
-      const reached = await this.#libp2p.dial(evt.detail, { signal: AbortSignal.timeout(2 * this.#opts.presence.probeTimeout) })
+      const reached = await this.#libp2p.dial(evt.detail, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) })
         .then(() => true, () => false)
       if (this.#stopping != null || reached || connected()) return
       this.#gone(id, 'lost')

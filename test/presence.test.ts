@@ -101,3 +101,17 @@ test('view digests agree exactly when membership and versions agree', t => {
   t.is(a.count, 2)
   t.true(Number.isSafeInteger(a.hash))
 })
+
+test('a suspicion that runs out while this node was stalled is extended by the stall, once per stall', async t => {
+  const expired: number[] = []
+  let stall = 60
+  const s = new Suspicions({ bounds: () => ({ min: 30, max: 60 }), expectedConfirmations: 0, stallSince: () => stall, onExpire: () => expired.push(Date.now()) })
+  const t0 = Date.now()
+  s.report('x', 1, 'a')
+  await sleep(60)
+  t.deepEqual(expired, []) // 30 ms timeout, but a 60 ms stall (at most the longest timeout): extended to 90 ms
+  stall = 0
+  await sleep(80)
+  t.is(expired.length, 1)
+  t.true(expired[0] - t0 >= 85)
+})

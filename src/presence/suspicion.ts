@@ -6,6 +6,8 @@ interface Suspicion {
   since: number
   from: Set<string>
   timer: ReturnType<typeof setTimeout>
+  // Time added because this node's own event loop stalled during the suspicion.
+  grace: number
 }
 
 export interface SuspicionsInit {
@@ -15,6 +17,11 @@ export interface SuspicionsInit {
   expectedConfirmations: number
   /** The suspect did not refute in time. */
   onExpire: (peer: string, ver: number) => void
+  /**
+   * The worst stall of this node's event loop since a time. A suspicion that runs out while we
+   * were stalled is extended by the stall: the suspect's refutation may be sitting unread.
+   */
+  stallSince?: (since: number) => number
   now?: () => number
 }
 
@@ -42,7 +49,7 @@ export class Suspicions {
       return 'confirmed'
     }
     if (s != null) clearTimeout(s.timer)
-    const fresh: Suspicion = { ver, since: this.now(), from: new Set([from]), timer: undefined as any }
+    const fresh: Suspicion = { ver, since: this.now(), from: new Set([from]), timer: undefined as any, grace: 0 }
     this.active.set(peer, fresh)
     this.arm(peer, fresh)
     return 'new'
@@ -79,9 +86,15 @@ export class Suspicions {
   private arm (peer: string, s: Suspicion): void {
     clearTimeout(s.timer)
     // The first reporter starts the suspicion; the others confirm it.
-    const wait = Math.max(0, s.since + this.timeout(s.from.size - 1) - this.now())
+    const wait = Math.max(0, s.since + s.grace + this.timeout(s.from.size - 1) - this.now())
     s.timer = setTimeout(() => {
       if (this.active.get(peer) !== s) return
+      const stall = Math.min(this.init.stallSince?.(s.since) ?? 0, this.init.bounds().max)
+      if (stall > s.grace) {
+        s.grace = stall
+        this.arm(peer, s)
+        return
+      }
       this.active.delete(peer)
       this.init.onExpire(peer, s.ver)
     }, wait)
