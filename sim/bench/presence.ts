@@ -23,13 +23,36 @@ const WAVE = 5
 
 interface Event { node: string, event: string, peer: string, reason?: string, at: number }
 
+/**
+ * Every event the nodes reported, indexed by the peer it is about. The coordinator polls while
+ * a hundred nodes report; scanning every event on every poll made it the busiest process on the
+ * machine during a suspicion storm, starving the very nodes it measured.
+ */
+class EventLog {
+  readonly all: Event[] = []
+  private readonly byPeer = new Map<string, Event[]>()
+  private readonly counts = new Map<string, number>()
+
+  push (e: Event): void {
+    this.all.push(e)
+    let list = this.byPeer.get(e.peer)
+    if (list == null) { list = []; this.byPeer.set(e.peer, list) }
+    list.push(e)
+    this.counts.set(e.event, (this.counts.get(e.event) ?? 0) + 1)
+  }
+
+  about (peer: string): Event[] { return this.byPeer.get(peer) ?? [] }
+
+  count (kind: string): number { return this.counts.get(kind) ?? 0 }
+}
+
 /** A process hosting nodes, and what it has told us. */
 class Host {
   readonly proc: ChildProcess
   readonly started = new Map<string, Extract<HostMessage, { type: 'started' }>>()
   private readonly waiting = new Map<string, Array<(m: any) => void>>()
 
-  constructor (readonly events: Event[]) {
+  constructor (readonly events: EventLog) {
     this.proc = fork(HOST, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.proc.on('message', (m: HostMessage) => {
       if (m.type === 'event') events.push({ node: m.key, event: m.event, peer: m.peer, reason: m.reason, at: m.at })
@@ -103,7 +126,7 @@ function machineBusy (): () => number {
 }
 
 export async function runSize (n: number, opts: { hosts: number, profile: PresenceProfile, load: number, loadRate: number, loadBytes: number, log: (s: string) => void }): Promise<SizeResult> {
-  const events: Event[] = []
+  const events = new EventLog()
   // --hosts 0 gives every node a process of its own, as real apps run; on two cores a hundred
   // processes cost more than the nodes themselves. Nodes sharing a process also share its pauses
   // (a GC, a burst of handshakes), which a remote prober cannot tell from a failure.
@@ -122,7 +145,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
       const counts = stats.flatMap(s => s.nodes.map(x => x.peers)).sort((x, y) => x - y)
       if (Date.now() - lastProgress > 10_000) {
         lastProgress = Date.now()
-        const count = (kind: string): number => events.filter(e => e.event === kind).length
+        const count = (kind: string): number => events.count(kind)
         opts.log(`N=${n}: ${Math.round((Date.now() - t0) / 1000)} s, peers seen min/median ${counts[0]}/${counts[counts.length >> 1]} of ${peers}; enters ${count('enter')}, suspects ${count('suspect')}, exits ${count('exit')}`)
       }
       return counts.every(c => c >= peers)
@@ -146,7 +169,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
       const host = new Host(events)
       victims.push(host)
       const started = await host.start(key, node({ name: key, bootstrap: seed.addresses }))
-      const seen = (): Event[] => events.filter(e => e.event === 'enter' && e.peer === started.id && baseIds.has(e.node))
+      const seen = (): Event[] => events.about(started.id).filter(e => e.event === 'enter' && baseIds.has(e.node))
       await until(() => seen().length >= base, 60_000, `${key} was not seen by all`)
       const at = seen().map(e => e.at - started.startedAt)
       return { host, id: started.id, result: { allSeeMs: Math.max(...at), perNode: distribution(at) } }
@@ -174,7 +197,8 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
     // A fault, then: when did every observer first hear of it (suspect or exit), and when was it gone everywhere?
     const observe = async (victimId: string, observers: string[], act: () => number, timeoutMs: number): Promise<SizeResult['crash']> => {
       const start = act()
-      const about = (): Event[] => events.filter(e => e.peer === victimId && e.at >= start && observers.includes(e.node))
+      const watching = new Set(observers)
+      const about = (): Event[] => events.about(victimId).filter(e => e.at >= start && watching.has(e.node))
       await until(() => new Set(about().filter(e => e.event === 'exit').map(e => e.node)).size >= observers.length, timeoutMs, 'fault not seen by all')
       const firstWarn = observers.map(o => Math.min(...about().filter(e => e.node === o && (e.event === 'suspect' || e.event === 'exit')).map(e => e.at)))
       const exits = about().filter(e => e.event === 'exit')
@@ -195,7 +219,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
     const leaverId = baseIds.get(leaverKey) as string
     const stopping = await leaverHost.request<Extract<HostMessage, { type: 'stopping' }>>({ cmd: 'stop', key: leaverKey }, `stopping:${leaverKey}`)
     const stayers = baseKeys.filter(k => k !== leaverKey)
-    const leaveEvents = (): Event[] => events.filter(e => e.peer === leaverId && e.event === 'exit' && stayers.includes(e.node))
+    const leaveEvents = (): Event[] => events.about(leaverId).filter(e => e.event === 'exit' && stayers.includes(e.node))
     await until(() => leaveEvents().length >= stayers.length, 30_000, 'leave not seen by all')
     const leaveReasons: Record<string, number> = {}
     for (const e of leaveEvents()) leaveReasons[e.reason ?? '?'] = (leaveReasons[e.reason ?? '?'] ?? 0) + 1
@@ -203,8 +227,8 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
     opts.log(`N=${n}: leave seen by all in ${ms(leave.goneAllMs)} ms`)
 
     const faulty = new Set([a.id, b.id, leaverId])
-    const falseOf = (kind: string, from = t0 + baseMeshMs): number => events.filter(e => e.event === kind && !faulty.has(e.peer) && e.at >= from).length
-    const duringFormation = (kind: string): number => events.filter(e => e.event === kind && e.at < t0 + baseMeshMs).length
+    const falseOf = (kind: string, from = t0 + baseMeshMs): number => events.all.filter(e => e.event === kind && !faulty.has(e.peer) && e.at >= from).length
+    const duringFormation = (kind: string): number => events.all.filter(e => e.event === kind && e.at < t0 + baseMeshMs).length
     const result: SizeResult = {
       peers: n,
       hosts: hosts.length,
@@ -235,7 +259,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
         falseExits: falseOf('exit', loadStart)
       }
     }
-    if (process.env.SHOAL_BENCH_EVENTS != null) await writeFile(`${process.env.SHOAL_BENCH_EVENTS}-${n}.json`, JSON.stringify({ t0, baseMeshAt: t0 + baseMeshMs, faulty: [...faulty], events }))
+    if (process.env.SHOAL_BENCH_EVENTS != null) await writeFile(`${process.env.SHOAL_BENCH_EVENTS}-${n}.json`, JSON.stringify({ t0, baseMeshAt: t0 + baseMeshMs, faulty: [...faulty], events: events.all }))
     return result
   } finally {
     for (const h of all()) { h.proc.kill('SIGCONT'); h.kill() }
