@@ -1,6 +1,6 @@
 // npm run bench:presence: how fast and how truthfully presence works, at several mesh sizes.
 //
-//   node dist/sim/bench/presence.js [--sizes 10,50,100] [--hosts 4] [--profile lan]
+//   node dist/sim/bench/presence.js [--sizes 10,50] [--hosts 4] [--profile lan]
 //                                   [--load 0] [--load-rate 2] [--load-bytes 512] [--json out/bench-presence.json]
 //
 // Real nodes on TCP loopback, spread over --hosts processes (0: one each); the two peers that
@@ -291,7 +291,8 @@ function table (results: SizeResult[]): string {
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
-      sizes: { type: 'string', default: '10,50,100' },
+      // 100 is the target size but does not settle yet on two cores (README, Limits).
+      sizes: { type: 'string', default: '10,50' },
       hosts: { type: 'string', default: '4' },
       profile: { type: 'string', default: 'lan' },
       load: { type: 'string', default: '0' },
