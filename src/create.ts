@@ -10,6 +10,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { mdns } from '@libp2p/mdns'
 import { pubsubService } from './groups/pubsub.js'
+import { noiseCrypto } from './noise-crypto.js'
 import { withConfigFile } from './config-file.js'
 import { resolveOptions, type NodeOptions } from './options.js'
 import { ShoalNode, type ShoalLibp2p } from './node.js'
@@ -24,7 +25,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen },
     transports: [tcp(), memory()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     peerDiscovery: [
       ...(opts.mdns !== false ? [mdns({ interval: opts.mdns.interval, serviceTag: opts.mdns.serviceTag })] : []),
