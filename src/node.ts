@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { decodeFrame, encodeFrame, LIMITS, type Frame, type PeerAddress, type PeerState, type ShoutEnvelope } from './codec/frame.js'
+import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerAddress, type PeerState, type ShoutEnvelope } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Dialer } from './discovery/dialer.js'
@@ -196,10 +196,8 @@ export class ShoalNode {
     this.#checkRunning()
     if (typeof key !== 'string' || key.length === 0 || typeof value !== 'string') throw new InvalidArgumentError('setHeader needs a non-empty string key and a string value')
     const headers = { ...this.#self.headers, [key]: value }
-    const bytes = Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length, 0)
-    if (Object.keys(headers).length > LIMITS.headers || bytes > LIMITS.headerBytes) {
-      throw new InvalidArgumentError(`headers are limited to ${LIMITS.headers} entries and ${LIMITS.headerBytes} bytes`)
-    }
+    const problem = headersProblem(headers)
+    if (problem != null) throw new InvalidArgumentError(problem)
     if (this.#self.headers[key] === value) return
     this.#self.headers = headers
     await this.#publishState(options.signal)
@@ -353,10 +351,16 @@ export class ShoalNode {
     this.#stats.presenceBytesSent += frame.byteLength * copies
   }
 
-  /** Sends a frame to every peer in the view, except `except`. */
+  /** Sends a presence frame to every peer in the view, except `except`; encoded once for all. */
   #broadcast (frame: Frame, lane: Lane, except?: string): void {
-    for (const id of this.#table.ids()) if (id !== except) this.#sendPresence(id, frame, lane)
+    const bytes = encodeFrame(frame)
+    const to = this.#table.ids().filter(id => id !== except)
+    this.#count(bytes, to.length)
+    for (const id of to) void this.#sendTo(id, bytes, lane)
   }
+
+  /** A report about `peer` at version `ver` when we already hold a newer version of it. */
+  #outdated (peer: string, ver: number): boolean { return (this.#table.ver(peer) ?? Infinity) > ver }
 
   // --- failure detection (SWIM + Lifeguard; see presence/) ---
 
@@ -375,7 +379,7 @@ export class ShoalNode {
 
   /** Applies a suspicion of `peer` at version `ver` reported by `from`. */
   #suspect (peer: string, ver: number, from: string): 'new' | 'confirmed' | 'known' | 'stale' {
-    if ((this.#table.ver(peer) ?? Infinity) > ver) return 'stale'
+    if (this.#outdated(peer, ver)) return 'stale'
     const result = this.#suspicions.report(peer, ver, from)
     if (result === 'new' && this.#table.setSuspect(peer, true)) {
       this.#log('%s is suspect (reported by %s)', peer, from)
@@ -413,7 +417,7 @@ export class ShoalNode {
 
   #onDeadFrame (from: string, peer: string, ver: number): void {
     if (peer === this.id) { this.#refute(from, ver); return }
-    if ((this.#table.ver(peer) ?? Infinity) > ver) return
+    if (this.#outdated(peer, ver)) return
     this.#log('%s declared %s lost', from, peer)
     this.#lose(peer)
   }

@@ -1,7 +1,7 @@
 import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { PROFILES, type PresenceProfile, type PresenceTuning } from './presence/profile.js'
 import { ConfigError } from './errors.js'
-import { LIMITS } from './codec/frame.js'
+import { LIMITS, headersProblem } from './codec/frame.js'
 
 export interface MdnsOptions {
   /** Milliseconds between mDNS queries (default 5000). */
@@ -124,8 +124,8 @@ function validate (o: ResolvedOptions): void {
   const fail = (msg: string): never => { throw new ConfigError(msg) }
   if (typeof o.name !== 'string' || o.name.length === 0 || new TextEncoder().encode(o.name).byteLength > LIMITS.nameBytes) fail('name must be a non-empty string of at most 256 bytes')
   if (typeof o.headers !== 'object' || o.headers === null || Array.isArray(o.headers)) fail('headers must be an object of strings')
-  for (const [k, v] of Object.entries(o.headers)) if (typeof v !== 'string') fail(`header "${k}" must be a string`)
-  if (Object.keys(o.headers).length > LIMITS.headers) fail(`at most ${LIMITS.headers} headers`)
+  const problem = headersProblem(o.headers)
+  if (problem != null) fail(problem)
   for (const key of ['listen', 'bootstrap', 'groups'] as const) {
     if (!Array.isArray(o[key]) || o[key].some(s => typeof s !== 'string')) fail(`${key} must be an array of strings`)
   }

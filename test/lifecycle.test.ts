@@ -46,6 +46,8 @@ test('a bad config file or option is a ConfigError naming the problem', async t 
   await t.throwsAsync(createNode({ config: join(dir, 'missing.json') }), { instanceOf: ConfigError, message: /cannot read/ })
   await t.throwsAsync(createNode(memoryOptions({ maxMessageSize: -1 })), { instanceOf: ConfigError })
   await t.throwsAsync(createNode(memoryOptions({ headers: { a: 1 as any } })), { instanceOf: ConfigError })
+  // Headers peers would drop from our hello are refused here, not silently at every peer.
+  await t.throwsAsync(createNode(memoryOptions({ headers: { big: 'x'.repeat(5000) } })), { instanceOf: ConfigError, message: /4096 bytes/ })
 })
 
 test('the README quick-start example runs and prints the conversation', async t => {

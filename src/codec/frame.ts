@@ -202,18 +202,30 @@ function stringList (v: unknown, max: number, maxBytes: number, what: string): s
   return v as string[]
 }
 
+/**
+ * What is wrong with a header map, if anything: the one rule for headers a node sends (options,
+ * setHeader) and accepts (a peer's hello), so a node can never announce headers its peers drop.
+ */
+export function headersProblem (headers: Record<string, unknown>): string | undefined {
+  const entries = Object.entries(headers)
+  if (entries.length > LIMITS.headers) return `at most ${LIMITS.headers} headers`
+  let bytes = 0
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string') return `header "${k}" must be a string`
+    bytes += k.length + v.length
+  }
+  if (bytes > LIMITS.headerBytes) return `headers are limited to ${LIMITS.headerBytes} bytes in all`
+  return undefined
+}
+
 export function parseState (v: unknown): PeerState {
   if (!isRecord(v)) throw new DecodeError('state must be an object')
   const { name, headers, groups, ver, addrs } = v
   if (typeof name !== 'string' || enc.encode(name).byteLength > LIMITS.nameBytes) throw new DecodeError('bad name')
   if (!Number.isSafeInteger(ver) || (ver as number) < 0) throw new DecodeError('bad ver')
-  if (!isRecord(headers) || Object.keys(headers).length > LIMITS.headers) throw new DecodeError('bad headers')
-  let headerBytes = 0
-  for (const [k, val] of Object.entries(headers)) {
-    if (typeof val !== 'string') throw new DecodeError(`header ${k} is not a string`)
-    headerBytes += k.length + val.length
-  }
-  if (headerBytes > LIMITS.headerBytes) throw new DecodeError('headers too large')
+  if (!isRecord(headers)) throw new DecodeError('bad headers')
+  const problem = headersProblem(headers)
+  if (problem != null) throw new DecodeError(problem)
   return {
     name,
     headers: headers as Record<string, string>,

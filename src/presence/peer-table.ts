@@ -48,8 +48,6 @@ export class PeerTable {
     return true
   }
 
-  isSuspect (id: string): boolean { return this.suspected.has(id) }
-
   /** The version of `id`'s state we hold (its incarnation, in SWIM's terms). */
   ver (id: string): number | undefined { return this.peers.get(id)?.ver }
 
