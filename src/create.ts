@@ -15,14 +15,17 @@ import { withConfigFile } from './config-file.js'
 import { resolveOptions, type NodeOptions } from './options.js'
 import { ShoalNode, type ShoalLibp2p } from './node.js'
 import type { PeerDiscovery } from '@libp2p/interface'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 
 /** Creates a node, starts it and resolves once it is listening. */
 export async function createNode (options: NodeOptions = {}): Promise<ShoalNode> {
   const opts = resolveOptions(await withConfigFile(options), `${hostname()}-${process.pid}`)
   const sightings = new EventTarget()
+  // The node signs its state with the same key that makes its peer id (see presence/signed-state).
+  const privateKey = opts.privateKey ?? await generateKeyPair('Ed25519')
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
-    privateKey: opts.privateKey,
+    privateKey,
     addresses: { listen: opts.listen },
     transports: [tcp(), memory()],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
@@ -45,7 +48,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
       pubsub: pubsubService({ maxDataLength: opts.maxMessageSize })
     }
   })
-  const node = new ShoalNode(libp2p, opts, sightings)
+  const node = new ShoalNode(libp2p, opts, { sightings, privateKey })
   try {
     await node.start()
   } catch (err) {

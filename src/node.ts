@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
-import type { Libp2p, PeerId } from '@libp2p/interface'
-import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerAddress, type PeerState, type ShoutEnvelope } from './codec/frame.js'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Dialer } from './discovery/dialer.js'
@@ -14,6 +14,8 @@ import { Prober } from './presence/prober.js'
 import { Suspicions } from './presence/suspicion.js'
 import { suspicionBounds } from './presence/profile.js'
 import { viewDigest } from './presence/digest.js'
+import { signState, verifyState } from './presence/signed-state.js'
+import type { StateChange } from './presence/peer-table.js'
 import { worstLagSince } from './presence/lag.js'
 import type { Lane } from './direct/wire.js'
 import { EventHub, type EventsOptions } from './emitter.js'
@@ -40,6 +42,17 @@ const FRAME_OVERHEAD = 512
 const REDIAL_TIMEOUT_MS = 2000
 // Lifeguard's K: independent suspicions after which a suspect gets the shortest timeout.
 const EXPECTED_CONFIRMATIONS = 3
+// How long a peer that left or was lost is remembered with its last version, so copies of that
+// version still travelling (a relay, a neighbour's view) cannot bring it back (memberlist: 30 s).
+const TOMBSTONE_MS = 30_000
+// A peer we learnt of from others is not probed until we connect to it or this passes: dialling
+// a hundred newcomers takes a while on a busy machine, and a probe waiting on a dial is no probe.
+const JOIN_GRACE_MS = 3000
+// How long the connection to a peer declared lost stays open: if it was frozen, not dead, it
+// reads the verdict there when it wakes up and refutes it, without a reconnection storm.
+const LINGER_MS = 10_000
+// Signed states are handed over in frames of about this size at most.
+const STATES_FRAME_BYTES = 64 * 1024
 
 /**
  * A member of the mesh. Created by `createNode`; see the README for the model. Public methods
@@ -71,6 +84,9 @@ export class ShoalNode {
   }
 
   readonly #self: PeerState
+  readonly #privateKey: PrivateKey
+  // #self as signed by us; renewed with every version (see #resign).
+  #signed: SignedState | undefined
   // Peers we have sent our hello to. Not the same as the table: a peer is introduced to us only
   // when its hello arrives, and a change made in between must still reach it.
   readonly #introduced = new Set<string>()
@@ -79,13 +95,16 @@ export class ShoalNode {
   readonly #prober: Prober
   readonly #suspicions: Suspicions
   #syncTimer: ReturnType<typeof setInterval> | undefined
-  // When we last asked a peer for its state, so anti-entropy does not ask on every round.
-  readonly #stateAsked = new Map<string, number>()
+  // When we last sent a peer our view, or told a peer it was declared dead: at most once per sync interval each.
+  readonly #viewSent = new Map<string, number>()
+  readonly #deathNoticed = new Map<string, number>()
+  readonly #lingering = new Set<ReturnType<typeof setTimeout>>()
   #stopping: Promise<void> | undefined
 
-  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, sightings: EventTarget) {
+  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey }) {
     this.#libp2p = libp2p
     this.#opts = opts
+    this.#privateKey = deps.privateKey
     this.id = libp2p.peerId.toString()
     this.name = opts.name
     // The version doubles as SWIM's incarnation number; starting from the clock makes a restarted
@@ -125,7 +144,7 @@ export class ShoalNode {
     this.#prober = new Prober({
       tuning: opts.presence,
       log: logger('shoal:probe'),
-      members: () => this.#table.ids(),
+      members: () => this.#probeable(),
       send: (to, frame) => { this.#sendPresence(to, frame, 'control') },
       onFailed: target => { this.#onProbeFailed(target) }
     })
@@ -138,7 +157,7 @@ export class ShoalNode {
     })
     this.#dialer = new Dialer({
       libp2p,
-      sightings,
+      sightings: deps.sightings,
       log: logger('shoal:dialer'),
       maxPeers: opts.maxPeers,
       bootstrap: opts.bootstrap.map(a => multiaddr(a)),
@@ -152,8 +171,11 @@ export class ShoalNode {
     await this.#wire.start()
     this.#libp2p.addEventListener('peer:connect', this.#onConnect)
     this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
+    await this.#resign()
     await this.#libp2p.start()
     this.#self.addrs = this.addresses().slice(0, LIMITS.addrs)
+    this.#self.ver++
+    await this.#resign()
     this.#groups.start()
     for (const g of this.#self.groups) this.#groups.subscribe(g)
     this.#dialer.start()
@@ -287,6 +309,7 @@ export class ShoalNode {
     this.#dialer.stop()
     this.#prober.stop()
     clearInterval(this.#syncTimer)
+    for (const t of this.#lingering) clearTimeout(t)
     this.#suspicions.clearAll()
     await Promise.allSettled(this.#table.ids().map(async id => { await this.#wire.send(peerIdFromString(id), bye, grace()) }))
     await this.#wire.stop(grace)
@@ -314,11 +337,19 @@ export class ShoalNode {
     return { id: this.id, name: s.name, headers: { ...s.headers }, groups: [...s.groups], addresses: [...s.addrs], state: 'alive' }
   }
 
-  #stateFrame (): Uint8Array { return encodeFrame({ type: 'state', state: this.#self }) }
+  #stateFrame (): Uint8Array { return encodeFrame({ type: 'state', signed: this.#signed as SignedState }) }
+
+  /** Signs #self as it is now; every change of it (a new version) must be signed before it is sent. */
+  async #resign (): Promise<void> {
+    const signed = await signState(this.#privateKey, this.#self)
+    // Two changes in quick succession may finish signing out of order; the newest signature wins.
+    if (this.#signed == null || signed.state.ver >= this.#signed.state.ver) this.#signed = signed
+  }
 
   /** Sends our new state to every peer and waits until each has acknowledged it. */
   async #publishState (signal?: AbortSignal): Promise<void> {
     const ver = ++this.#self.ver
+    await this.#resign()
     const frame = this.#stateFrame()
     const peers = [...new Set([...this.#introduced, ...this.#table.ids()])]
     this.#count(frame, peers.length)
@@ -353,10 +384,48 @@ export class ShoalNode {
 
   /** Sends a presence frame to every peer in the view, except `except`; encoded once for all. */
   #broadcast (frame: Frame, lane: Lane, except?: string): void {
+    this.#sendAll(this.#table.ids().filter(id => id !== except), frame, lane)
+  }
+
+  #sendAll (to: string[], frame: Frame, lane: Lane): void {
     const bytes = encodeFrame(frame)
-    const to = this.#table.ids().filter(id => id !== except)
     this.#count(bytes, to.length)
     for (const id of to) void this.#sendTo(id, bytes, lane)
+  }
+
+  /** Sends signed states to peers, in frames of bounded size. */
+  #sendStates (to: string[], states: RelayedState[]): void {
+    if (to.length === 0) return
+    let batch: RelayedState[] = []
+    let bytes = 0
+    for (const s of states) {
+      const size = s.id.length + s.signed.body.byteLength + s.signed.sig.byteLength + 8
+      if (batch.length > 0 && (bytes + size > STATES_FRAME_BYTES || batch.length >= LIMITS.peers)) {
+        this.#sendAll(to, { type: 'states', states: batch }, 'data')
+        batch = []
+        bytes = 0
+      }
+      batch.push(s)
+      bytes += size
+    }
+    if (batch.length > 0) this.#sendAll(to, { type: 'states', states: batch }, 'data')
+  }
+
+  /** Our view as signed states, ourselves included: what a newcomer or a peer out of sync is handed. */
+  #view (except?: string): RelayedState[] {
+    const view: RelayedState[] = [{ id: this.id, signed: this.#signed as SignedState }]
+    for (const id of this.#table.ids()) {
+      const signed = this.#table.signed(id)
+      if (id !== except && signed != null) view.push({ id, signed })
+    }
+    return view
+  }
+
+  /** Peers the prober may pick: connected ones, and those we have not reached long after hearing of them. */
+  #probeable (): string[] {
+    const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const now = Date.now()
+    return this.#table.ids().filter(id => connected.has(id) || now - (this.#table.since(id) ?? now) > JOIN_GRACE_MS)
   }
 
   /** A report about `peer` at version `ver` when we already hold a newer version of it. */
@@ -399,20 +468,36 @@ export class ShoalNode {
   #refute (from: string, ver: number): void {
     if (ver < this.#self.ver) {
       // Old news: we already moved on, `from` just has not heard. Tell it alone.
-      this.#sendPresence(from, { type: 'state', state: this.#self }, 'data')
+      this.#sendPresence(from, { type: 'state', signed: this.#signed as SignedState }, 'data')
       return
     }
     this.#prober.worse()
     this.#self.ver = ver + 1
     this.#log('refuting suspicion from %s with version %d', from, this.#self.ver)
-    this.#broadcast({ type: 'state', state: this.#self }, 'data')
+    void this.#resign().then(() => {
+      // `from` may have dropped us already, and we it: it must hear the refutation all the same.
+      const to = this.#table.ids()
+      if (!to.includes(from)) to.push(from)
+      this.#sendAll(to, { type: 'state', signed: this.#signed as SignedState }, 'data')
+    })
   }
 
   /** A suspicion ran out unrefuted: the peer is lost, for us and (by our word) for everyone. */
-  #declareLost (peer: string, ver: number): void {
+  #declareLost (peer: string, ver: number, reachable = true): void {
     if (this.#table.ver(peer) !== ver) return
-    this.#broadcast({ type: 'dead', peer, ver }, 'control', peer)
+    // The peer hears it too, when we still can reach it: if it was only frozen, it reads the
+    // verdict when it wakes and refutes.
+    this.#broadcast({ type: 'dead', peer, ver }, 'control', reachable ? undefined : peer)
     this.#lose(peer)
+  }
+
+  /** Tells a peer we hold as dead so (rate-limited): if it is alive after all, it will refute. */
+  #tellDead (peer: string): void {
+    const ver = this.#table.goneVer(peer)
+    const now = Date.now()
+    if (ver == null || now - (this.#deathNoticed.get(peer) ?? 0) < this.#opts.presence.syncInterval) return
+    this.#deathNoticed.set(peer, now)
+    this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control')
   }
 
   #onDeadFrame (from: string, peer: string, ver: number): void {
@@ -422,12 +507,21 @@ export class ShoalNode {
     this.#lose(peer)
   }
 
-  /** Drops a peer as lost and hangs up on it: if it was only frozen, it must come back through a fresh hello. */
+  /**
+   * Drops a peer as lost. Its connection is closed only later, if it has not come back by then:
+   * hanging up at once on a peer that was merely slow would make it, and everyone who dropped it
+   * at the same moment, reconnect at once, on a machine or network that was already struggling.
+   */
   #lose (peer: string): void {
     this.#gone(peer, 'lost')
-    try {
-      void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
-    } catch {}
+    const t = setTimeout(() => {
+      this.#lingering.delete(t)
+      if (this.#stopping != null || this.#table.has(peer)) return
+      try {
+        void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+      } catch {}
+    }, LINGER_MS)
+    this.#lingering.add(t)
   }
 
   // --- anti-entropy ---
@@ -442,29 +536,40 @@ export class ShoalNode {
     this.#sendPresence(peer, { type: 'digest', ...viewDigest(this.#viewVersions()) }, 'control')
   }
 
+  /** A digest unlike ours: hand the sender our view (it keeps what is newer), at most once per sync interval. */
   #onDigest (from: string, count: number, hash: number): void {
     const mine = viewDigest(this.#viewVersions())
     if (mine.count === count && mine.hash === hash) return
-    const view = this.#viewVersions().slice(0, LIMITS.peers).map(([id, ver]) => ({
-      id, ver, addrs: id === this.id ? this.#self.addrs : (this.#table.info(id) as PeerInfo).addresses
-    }))
-    this.#sendPresence(from, { type: 'peers', peers: view }, 'control')
+    const now = Date.now()
+    if (now - (this.#viewSent.get(from) ?? 0) < this.#opts.presence.syncInterval) return
+    this.#viewSent.set(from, now)
+    this.#sendStates([from], this.#view(from))
   }
 
-  /** A neighbour's view: dial the peers we do not know, ask the ones we hold stale state of. */
-  #onPeers (peers: PeerAddress[]): void {
-    const unknown: PeerAddress[] = []
-    const now = Date.now()
-    for (const p of peers) {
-      if (p.id === this.id) continue
-      const ver = this.#table.ver(p.id)
-      if (ver == null) { unknown.push(p); continue }
-      if (p.ver != null && p.ver > ver && now - (this.#stateAsked.get(p.id) ?? 0) > this.#opts.presence.syncInterval) {
-        this.#stateAsked.set(p.id, now)
-        this.#sendPresence(p.id, { type: 'state-req' }, 'control')
+  /**
+   * Signed states relayed by a peer: a newcomer, a view. Each is checked against its owner's key
+   * and kept if newer; peers new to us are dialled (the lower id of each pair dials, see Dialer).
+   */
+  async #onStates (states: RelayedState[]): Promise<void> {
+    const dial: Array<{ id: string, addrs: string[] }> = []
+    for (const { id, signed } of states) {
+      if (this.#stopping != null) return
+      if (id === this.id) continue
+      if (!this.#table.isNewer(id, signed.state.ver)) {
+        // Someone still vouches for a version we hold as dead: the peer must hear of it, to refute if alive.
+        if ((this.#table.goneVer(id) ?? -1) >= signed.state.ver) this.#tellDead(id)
+        continue
+      }
+      if (!await verifyState(id, signed)) {
+        this.#stats.malformedDropped++
+        this.#log.error('dropping a relayed state of %s: bad signature', id)
+        continue
+      }
+      if (this.#apply(id, signed)?.entered === true && this.#libp2p.getConnections(peerIdFromString(id)).length === 0) {
+        dial.push({ id, addrs: signed.state.addrs })
       }
     }
-    if (unknown.length > 0) this.#dialer.offer(unknown)
+    if (dial.length > 0) this.#dialer.offer(dial)
   }
 
   readonly #onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -509,19 +614,20 @@ export class ShoalNode {
       // a dead process (refused at once) from a dropped connection to a live one.
       const reached = await this.#libp2p.dial(evt.detail, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) })
         .then(() => true, () => false)
-      if (this.#stopping != null || reached || connected()) return
-      this.#gone(id, 'lost')
+      if (this.#stopping != null || reached || connected() || !this.#table.has(id)) return
+      // Peers that never connected to it (it was passed on to them) learn it from us.
+      this.#declareLost(id, this.#table.ver(id) as number, false)
     })
   }
 
   #gone (id: string, reason: 'left' | 'lost'): void {
     this.#introduced.delete(id)
     this.#suspicions.clear(id)
-    this.#stateAsked.delete(id)
+    this.#viewSent.delete(id)
     this.#wire.close(id)
     this.#acks.forget(id)
     this.#pending.drop(id)
-    const peer = this.#table.remove(id)
+    const peer = this.#table.remove(id, Date.now() + TOMBSTONE_MS)
     if (peer != null) this.#hub.emit({ type: 'exit', peer, reason })
   }
 
@@ -536,12 +642,12 @@ export class ShoalNode {
       return
     }
     switch (frame.type) {
-      case 'state': this.#onState(id, frame.state); break
+      case 'state': this.#onHello(id, frame.signed); break
+      case 'states': void this.#onStates(frame.states); break
       case 'ack': this.#acks.ack(id, frame.ver); break
       case 'bye': this.#gone(id, 'left'); break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout); break
-      case 'peers': this.#onPeers(frame.peers); break
       case 'ping':
       case 'pong':
       case 'ping-req':
@@ -549,30 +655,37 @@ export class ShoalNode {
       case 'suspect': this.#onSuspectFrame(id, frame.peer, frame.ver); break
       case 'dead': this.#onDeadFrame(id, frame.peer, frame.ver); break
       case 'digest': this.#onDigest(id, frame.count, frame.hash); break
-      case 'state-req': this.#sendPresence(id, { type: 'state', state: this.#self }, 'data'); break
     }
+    // A peer we hold as dead is still talking to us: it may not know.
+    if (frame.type !== 'bye' && !this.#table.has(id)) this.#tellDead(id)
   }
 
-  #onState (id: string, state: PeerState): void {
-    const change = this.#table.apply(id, state)
-    this.#sendPresence(id, { type: 'ack', ver: state.ver }, 'data')
-    if (change == null) return
+  /** A state from its owner: a hello, or a change. Acknowledged, since the owner waits for that. */
+  #onHello (from: string, signed: SignedState): void {
+    this.#sendPresence(from, { type: 'ack', ver: signed.state.ver }, 'data')
+    if (this.#apply(from, signed)?.entered !== true) return
+    // We heard the newcomer first-hand before hearing of it: pass it on to everyone at once, and
+    // hand it our view, so all see each other in one hop instead of after a hundred handshakes.
+    this.#sendStates(this.#table.ids().filter(p => p !== from), [{ id: from, signed }])
+    this.#sendStates([from], this.#view(from))
+  }
+
+  /** Applies a newer state of `id`, however it reached us, and emits what changed. */
+  #apply (id: string, signed: SignedState): StateChange | null {
+    const change = this.#table.apply(id, signed.state, signed)
+    if (change == null) return null
+    this.#deathNoticed.delete(id)
     if (this.#table.setSuspect(id, false)) {
       this.#suspicions.clear(id)
       this.#hub.emit({ type: 'alive', peer: this.#table.info(id) as PeerInfo })
     }
     const peer = this.#table.info(id) as PeerInfo
-    if (change.entered) {
-      this.#hub.emit({ type: 'enter', peer })
-      // Tell the newcomer who else is here, so one bootstrap address is enough to find everyone.
-      const others = this.#table.ids().filter(p => p !== id).slice(0, LIMITS.peers)
-        .map(p => ({ id: p, addrs: (this.#table.info(p) as PeerInfo).addresses }))
-      if (others.length > 0) this.#sendPresence(id, { type: 'peers', peers: others }, 'data')
-    }
+    if (change.entered) this.#hub.emit({ type: 'enter', peer })
     if (change.updated) this.#hub.emit({ type: 'update', peer })
     for (const group of change.left) this.#hub.emit({ type: 'leave', peer, group })
     for (const group of change.joined) this.#hub.emit({ type: 'join', peer, group })
     if (change.entered) this.#pending.release(id)
+    return change
   }
 
   #onShout (from: string, shout: ShoutEnvelope): void {

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { encodePayload, decodePayload } from '../src/codec/payload.js'
-import { encodeFrame, decodeFrame, decodeShout, encodeShout, type PeerState, type Frame } from '../src/codec/frame.js'
+import { encodeFrame, decodeFrame, decodeShout, encodeShout, stateBody, type PeerState, type Frame, type SignedState } from '../src/codec/frame.js'
 import { DecodeError, InvalidArgumentError } from '../src/errors.js'
 
 test('payloads come back as the kind that was sent', t => {
@@ -31,8 +31,13 @@ test('malformed payloads from the wire are DecodeErrors', t => {
 
 const state: PeerState = { name: 'alice', headers: { role: 'sensor' }, groups: ['a', 'b'], ver: 7, addrs: ['/ip4/127.0.0.1/tcp/1'] }
 
+const signed: SignedState = { state, body: stateBody(state), sig: new Uint8Array(64).fill(7) }
+
 test('every frame type round-trips', t => {
-  t.deepEqual(decodeFrame(encodeFrame({ type: 'state', state })), { type: 'state', state })
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'state', signed })), { type: 'state', signed })
+  const states = [{ id: '12D3KooWabc', signed }, { id: '12D3KooWxyz', signed: { ...signed, sig: Uint8Array.of(1) } }]
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'states', states })), { type: 'states', states })
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'states', states: [] })), { type: 'states', states: [] })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'ack', ver: 2 ** 40 })), { type: 'ack', ver: 2 ** 40 })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'bye' })), { type: 'bye' })
   const payload = encodePayload('x')
@@ -40,36 +45,36 @@ test('every frame type round-trips', t => {
   const shout = { seq: Date.now() * 1000, group: 'lobby', payload }
   t.deepEqual(decodeFrame(encodeFrame({ type: 'shout', shout })), { type: 'shout', shout })
   t.deepEqual(decodeShout(encodeShout(shout)), shout)
-  const peers = [{ id: '12D3KooWabc', addrs: ['/ip4/1.2.3.4/tcp/5'] }]
-  t.deepEqual(decodeFrame(encodeFrame({ type: 'peers', peers })), { type: 'peers', peers })
-  const view = [{ id: '12D3KooWabc', addrs: [], ver: Date.now() }]
-  t.deepEqual(decodeFrame(encodeFrame({ type: 'peers', peers: view })), { type: 'peers', peers: view })
   const presence: Frame[] = [
     { type: 'ping', seq: 0 }, { type: 'pong', seq: 2 ** 50 }, { type: 'nack', seq: 9 },
     { type: 'ping-req', seq: 5, target: '12D3KooWxyz' },
     { type: 'suspect', peer: '12D3KooWxyz', ver: Date.now() }, { type: 'dead', peer: 'Qm1', ver: 1 },
-    { type: 'digest', count: 100, hash: Number.MAX_SAFE_INTEGER }, { type: 'state-req' }
+    { type: 'digest', count: 100, hash: Number.MAX_SAFE_INTEGER }
   ]
   for (const f of presence) t.deepEqual(decodeFrame(encodeFrame(f)), f)
 })
 
-test('presence frames with a missing or oversized peer id, or a bad ver in a view, are DecodeErrors', t => {
+test('presence frames with a missing or oversized peer id, or a malformed list of states, are DecodeErrors', t => {
+  const entry = encodeFrame({ type: 'states', states: [{ id: 'p', signed }] }).subarray(2) // one entry, without type and count
   const bad = [
     Uint8Array.of(9, 1), // ping-req without target
     Uint8Array.of(11, 1), // suspect without peer
     Uint8Array.of(12, 1, ...new Uint8Array(200).fill(65)), // dead with a 200-byte id
     Uint8Array.of(13, 1), // digest without hash
     Uint8Array.of(7), // ping without seq
-    Uint8Array.of(6, ...new TextEncoder().encode('[{"id":"x","addrs":[],"ver":-1}]'))
+    Uint8Array.of(15, 2, ...entry), // says two states, holds one
+    Uint8Array.of(15, 1, ...entry, 0), // trailing byte
+    Uint8Array.of(15, 1, ...entry.subarray(0, entry.length - 3)), // truncated
+    Uint8Array.of(15, 1, 0, ...entry.subarray(2)), // empty peer id
+    Uint8Array.of(15, 0xff, 0xff, 0x7f) // more states than any view holds
   ]
   for (const b of bad) t.throws(() => decodeFrame(b), { name: 'DecodeError' })
 })
 
 test('hostile or malformed frames are rejected with DecodeError, never anything else', t => {
-  const enc = (type: number, body: unknown): Uint8Array => {
-    const json = new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body))
-    return Uint8Array.from([type, ...json])
-  }
+  const json = (body: unknown): Uint8Array => new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body))
+  // A state frame: a (fake, one-byte) signature, then the JSON body; others: the JSON after the type.
+  const enc = (type: number, body: unknown): Uint8Array => Uint8Array.from(type === 1 ? [1, 1, 0xaa, ...json(body)] : [type, ...json(body)])
   const bad: Uint8Array[] = [
     new Uint8Array(0),
     Uint8Array.of(99),
@@ -85,13 +90,15 @@ test('hostile or malformed frames are rejected with DecodeError, never anything 
     enc(1, { ...state, groups: [''] }),
     enc(1, { ...state, groups: Array.from({ length: 2000 }, (_, i) => `g${i}`) }),
     enc(1, { ...state, addrs: [7] }),
+    Uint8Array.of(1, 0, ...json(state)), // no signature
+    Uint8Array.of(1, 0x80, 0x08, ...json(state)), // a 1 KiB signature
+    Uint8Array.of(1, 64, 1, 2, 3), // signature longer than the frame
     Uint8Array.of(2),
     Uint8Array.of(2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
     Uint8Array.of(5, 1, 200, 0x61),
     Uint8Array.of(5, 1, 0, 1, 0x41),
     Uint8Array.of(5, 1, 1, 0x61),
-    enc(6, { id: 'x' }),
-    enc(6, [{ id: 5, addrs: [] }])
+    enc(6, [{ id: 'x', addrs: [] }]) // peer exchange, no longer spoken
   ]
   for (const frame of bad) {
     t.throws(() => decodeFrame(frame), { instanceOf: DecodeError }, `frame ${Buffer.from(frame).toString('hex').slice(0, 40)}`)
@@ -104,7 +111,7 @@ test('random bytes never escape as anything but DecodeError', t => {
   for (let i = 0; i < 20_000; i++) {
     const buf = new Uint8Array(rand() % 64)
     for (let j = 0; j < buf.length; j++) buf[j] = rand() & 0xff
-    if (buf.length > 0) buf[0] = (buf[0] % 8)
+    if (buf.length > 0) buf[0] = (buf[0] % 16)
     try {
       const frame = decodeFrame(buf)
       if (frame.type === 'whisper') decodePayload(frame.payload)

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { ShoalNode } from '../src/index.js'
+import type { NodeOptions, ShoalNode } from '../src/index.js'
 import { memoryOptions, tcpOptions, start, startMesh, until, next, record, sleep } from './helpers.js'
 
 for (const [transport, opts] of [['memory', memoryOptions], ['tcp', tcpOptions]] as const) {
@@ -87,6 +87,24 @@ test('bootstrap to one seed is enough to find the whole mesh (peer exchange), wi
   const nodes = await Promise.all([1, 2, 3, 4].map(async i => await start(t, tcpOptions({ name: `n${i}`, bootstrap: seed.addresses() }))))
   await until(() => nodes.every(n => n.peers().length === 4), 30_000, 'nodes did not find each other')
   t.pass()
+})
+
+test('a newcomer is seen by everyone through its first contact, before (or without) a connection of its own', async t => {
+  // A firewall keeps the newcomer and n2 from ever connecting; each still sees the other enter,
+  // through n0, which vouches for neither: the states it passes on are signed by their owners.
+  let nodes: ShoalNode[] = []
+  let newcomer: ShoalNode | undefined
+  const blocked = (a?: string, b?: string): boolean => newcomer != null && nodes[2] != null && new Set([a, b]).has(newcomer.id) && new Set([a, b]).has(nodes[2].id)
+  const gater = (self: () => string | undefined): NodeOptions['connectionGater'] => ({
+    denyDialPeer: peer => blocked(self(), peer.toString()),
+    denyInboundEncryptedConnection: peer => blocked(self(), peer.toString())
+  })
+  nodes = await startMesh(t, 3, i => tcpOptions({ name: `n${i}`, connectionGater: gater(() => nodes[i]?.id) }))
+  const seen = nodes.map(async n => await next(n, 'enter', e => e.peer.name === 'newcomer'))
+  newcomer = await start(t, tcpOptions({ name: 'newcomer', headers: { role: 'late' }, bootstrap: nodes[0].addresses(), connectionGater: gater(() => newcomer?.id) }))
+  for (const e of await Promise.all(seen)) t.deepEqual(e.peer.headers, { role: 'late' })
+  await until(() => newcomer?.peers().length === 3, 5000, 'the newcomer did not see everyone')
+  t.is(nodes[2].libp2p.getConnections(newcomer.libp2p.peerId).length, 0)
 })
 
 test('a bootstrap peer that starts later is found once it is up', async t => {

@@ -31,6 +31,26 @@ test('a removed peer enters again when it comes back, whatever its version', t =
   t.true(table.apply('a', s(1, ['x']))?.entered)
 })
 
+test('a peer that left or was lost is not brought back by the version it had, only by a newer one', t => {
+  const table = new PeerTable()
+  table.apply('a', s(5, ['x']), undefined, 1000)
+  table.remove('a', 1000 + 30_000)
+  t.is(table.goneVer('a', 2000), 5)
+  t.false(table.isNewer('a', 5, 2000))
+  t.is(table.apply('a', s(5, ['x']), undefined, 2000), null) // a copy of its last state, still travelling
+  t.true(table.apply('a', s(6, ['x']), undefined, 2000)?.entered) // a refutation
+  t.is(table.goneVer('a', 2000), undefined)
+})
+
+test('a tombstone expires, and a removal without one forgets at once', t => {
+  const table = new PeerTable()
+  table.apply('a', s(5, []), undefined, 0)
+  table.remove('a', 30_000)
+  t.true(table.apply('a', s(5, []), undefined, 30_001)?.entered)
+  table.remove('a')
+  t.true(table.isNewer('a', 1))
+})
+
 test('peer info is a snapshot that callers cannot use to corrupt the table', t => {
   const table = new PeerTable()
   table.apply('a', s(1, ['x'], { headers: { k: 'v' } }))

@@ -4,6 +4,10 @@ import { PendingDeliveries } from '../src/presence/pending.js'
 import { Suspicions } from '../src/presence/suspicion.js'
 import { PROFILES, suspicionBounds } from '../src/presence/profile.js'
 import { viewDigest } from '../src/presence/digest.js'
+import { signState, verifyState } from '../src/presence/signed-state.js'
+import { stateBody } from '../src/codec/frame.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { sleep } from './helpers.js'
 
 test('an ack wait resolves once every peer acknowledged that version or a later one', async t => {
@@ -114,4 +118,18 @@ test('a suspicion that runs out while this node was stalled is extended by the s
   await sleep(80)
   t.is(expired.length, 1)
   t.true(expired[0] - t0 >= 85)
+})
+
+test('a signed state verifies only for its owner and only unaltered', async t => {
+  const key = await generateKeyPair('Ed25519')
+  const other = await generateKeyPair('Ed25519')
+  const id = peerIdFromPrivateKey(key).toString()
+  const signed = await signState(key, { name: 'a', headers: {}, groups: ['g'], ver: 3, addrs: [] })
+  t.true(await verifyState(id, signed))
+  t.false(await verifyState(peerIdFromPrivateKey(other).toString(), signed))
+  const forged = { ...signed.state, groups: ['g', 'admins'] }
+  t.false(await verifyState(id, { ...signed, state: forged, body: stateBody(forged) }))
+  t.false(await verifyState('not-a-peer-id', signed))
+  const rsa = await generateKeyPair('RSA', 1024)
+  t.false(await verifyState(peerIdFromPrivateKey(rsa).toString(), await signState(rsa, signed.state)), 'RSA ids do not carry their key')
 })

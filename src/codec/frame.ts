@@ -22,16 +22,22 @@ export interface ShoutEnvelope {
   payload: Uint8Array
 }
 
-/** A member as another node sees it: for peer exchange and anti-entropy (`ver` when known). */
-export interface PeerAddress { id: string, addrs: string[], ver?: number }
+/**
+ * A state as its owner signed it (`body` is the JSON of `state`). Any node may pass it on and
+ * nobody can alter it, so a newcomer's state can reach everyone in one hop, and a view can be
+ * handed over whole, without each peer having to hear it from the owner.
+ */
+export interface SignedState { state: PeerState, body: Uint8Array, sig: Uint8Array }
+
+/** A peer's signed state, relayed by another node. */
+export interface RelayedState { id: string, signed: SignedState }
 
 export type Frame =
-  | { type: 'state', state: PeerState }
+  | { type: 'state', signed: SignedState }
   | { type: 'ack', ver: number }
   | { type: 'bye' }
   | { type: 'whisper', payload: Uint8Array }
   | { type: 'shout', shout: ShoutEnvelope }
-  | { type: 'peers', peers: PeerAddress[] }
   // Failure detection (SWIM): probes, probes on another's behalf, and what they concluded.
   | { type: 'ping', seq: number }
   | { type: 'pong', seq: number }
@@ -39,16 +45,17 @@ export type Frame =
   | { type: 'nack', seq: number }
   | { type: 'suspect', peer: string, ver: number }
   | { type: 'dead', peer: string, ver: number }
-  // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'peers' frame.
+  // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'states' frame.
   | { type: 'digest', count: number, hash: number }
-  | { type: 'state-req' }
+  // Other peers' signed states: a newcomer passed on, a view handed to a newcomer or a peer whose digest differs.
+  | { type: 'states', states: RelayedState[] }
 
 const STATE = 1
 const ACK = 2
 const BYE = 3
 const WHISPER = 4
 const SHOUT = 5
-const PEERS = 6
+// 6 and 14 were peer exchange and state requests, replaced by 'states'.
 const PING = 7
 const PONG = 8
 const PING_REQ = 9
@@ -56,7 +63,7 @@ const NACK = 10
 const SUSPECT = 11
 const DEAD = 12
 const DIGEST = 13
-const STATE_REQ = 14
+const STATES = 15
 
 // Bounds on what a peer may claim about itself; generous for real use, tight enough that a
 // hostile hello cannot make every node hold megabytes.
@@ -68,7 +75,9 @@ export const LIMITS = {
   headerBytes: 4096,
   addrs: 64,
   peers: 4096,
-  peerIdBytes: 128
+  peerIdBytes: 128,
+  // RSA-4096 signatures are 512 bytes; Ed25519 ones 64.
+  sigBytes: 512
 }
 
 const enc = new TextEncoder()
@@ -76,12 +85,11 @@ const dec = new TextDecoder('utf-8', { fatal: true })
 
 export function encodeFrame (frame: Frame): Uint8Array {
   switch (frame.type) {
-    case 'state': return withType(STATE, enc.encode(JSON.stringify(frame.state)))
+    case 'state': return withType(STATE, encodeSigned(frame.signed))
     case 'ack': return withType(ACK, varint.encode(frame.ver))
     case 'bye': return Uint8Array.of(BYE)
     case 'whisper': return withType(WHISPER, frame.payload)
     case 'shout': return withType(SHOUT, encodeShout(frame.shout))
-    case 'peers': return withType(PEERS, enc.encode(JSON.stringify(frame.peers)))
     case 'ping': return withType(PING, varint.encode(frame.seq))
     case 'pong': return withType(PONG, varint.encode(frame.seq))
     case 'nack': return withType(NACK, varint.encode(frame.seq))
@@ -89,7 +97,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'suspect': return withType(SUSPECT, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'dead': return withType(DEAD, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
-    case 'state-req': return Uint8Array.of(STATE_REQ)
+    case 'states': return withType(STATES, encodeStates(frame.states))
   }
 }
 
@@ -97,12 +105,11 @@ export function decodeFrame (buf: Uint8Array): Frame {
   if (buf.byteLength === 0) throw new DecodeError('empty frame')
   const body = buf.subarray(1)
   switch (buf[0]) {
-    case STATE: return { type: 'state', state: parseState(parseJson(body)) }
+    case STATE: return { type: 'state', signed: readSigned(body, 0).signed }
     case ACK: return { type: 'ack', ver: readVarint(body, 0).value }
     case BYE: return { type: 'bye' }
     case WHISPER: return { type: 'whisper', payload: body }
     case SHOUT: return { type: 'shout', shout: decodeShout(body) }
-    case PEERS: return { type: 'peers', peers: parsePeers(parseJson(body)) }
     case PING: return { type: 'ping', seq: readVarint(body, 0).value }
     case PONG: return { type: 'pong', seq: readVarint(body, 0).value }
     case NACK: return { type: 'nack', seq: readVarint(body, 0).value }
@@ -119,7 +126,7 @@ export function decodeFrame (buf: Uint8Array): Frame {
       const count = readVarint(body, 0)
       return { type: 'digest', count: count.value, hash: readVarint(body, count.next).value }
     }
-    case STATE_REQ: return { type: 'state-req' }
+    case STATES: return { type: 'states', states: decodeStates(body) }
     default: throw new DecodeError(`unknown frame type ${buf[0]}`)
   }
 }
@@ -235,13 +242,55 @@ export function parseState (v: unknown): PeerState {
   }
 }
 
-function parsePeers (v: unknown): PeerAddress[] {
-  if (!Array.isArray(v) || v.length > LIMITS.peers) throw new DecodeError('peers must be a bounded array')
-  return v.map(p => {
-    if (!isRecord(p) || typeof p.id !== 'string' || p.id.length === 0 || p.id.length > LIMITS.peerIdBytes) throw new DecodeError('bad peer entry')
-    if (p.ver !== undefined && (!Number.isSafeInteger(p.ver) || (p.ver as number) < 0)) throw new DecodeError('bad ver in peer entry')
-    const entry: PeerAddress = { id: p.id, addrs: stringList(p.addrs, LIMITS.addrs, 1024, 'addrs') }
-    if (p.ver !== undefined) entry.ver = p.ver as number
-    return entry
-  })
+/** JSON of a state: what its owner signs. */
+export function stateBody (state: PeerState): Uint8Array { return enc.encode(JSON.stringify(state)) }
+
+// A signed state: varint(sig length), sig, body. The body runs to the end of what is given.
+function encodeSigned (s: SignedState): Uint8Array {
+  return concat(concat(varint.encode(s.sig.byteLength), s.sig), s.body)
+}
+
+function readSigned (buf: Uint8Array, offset: number, end = buf.byteLength): { signed: SignedState, next: number } {
+  const len = readVarint(buf, offset)
+  if (len.value === 0 || len.value > LIMITS.sigBytes || len.next + len.value > end) throw new DecodeError('bad signature length')
+  const sig = buf.subarray(len.next, len.next + len.value)
+  const body = buf.subarray(len.next + len.value, end)
+  return { signed: { state: parseState(parseJson(body)), body, sig }, next: end }
+}
+
+// states: varint(count), then per entry: varint(id length), id, varint(entry length), signed state.
+function encodeStates (states: RelayedState[]): Uint8Array {
+  const parts: Uint8Array[] = [varint.encode(states.length)]
+  for (const { id, signed } of states) {
+    const idBytes = enc.encode(id)
+    const entry = encodeSigned(signed)
+    parts.push(varint.encode(idBytes.byteLength), idBytes, varint.encode(entry.byteLength), entry)
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.byteLength }
+  return out
+}
+
+function decodeStates (buf: Uint8Array): RelayedState[] {
+  const count = readVarint(buf, 0)
+  if (count.value > LIMITS.peers) throw new DecodeError('too many states')
+  const out: RelayedState[] = []
+  let o = count.next
+  for (let i = 0; i < count.value; i++) {
+    const idLen = readVarint(buf, o)
+    const id = readPeerId(sliceOf(buf, idLen.next, idLen.value))
+    const entryLen = readVarint(buf, idLen.next + idLen.value)
+    const end = entryLen.next + entryLen.value
+    if (end > buf.byteLength) throw new DecodeError('truncated state entry')
+    out.push({ id, signed: readSigned(buf, entryLen.next, end).signed })
+    o = end
+  }
+  if (o !== buf.byteLength) throw new DecodeError('trailing bytes after states')
+  return out
+}
+
+function sliceOf (buf: Uint8Array, start: number, length: number): Uint8Array {
+  if (start + length > buf.byteLength) throw new DecodeError('truncated frame')
+  return buf.subarray(start, start + length)
 }

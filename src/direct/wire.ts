@@ -51,7 +51,15 @@ export class Wire {
   /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
   async send (peer: PeerId, frame: Uint8Array, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
     const key = `${peer.toString()}/${lane}`
-    let stream = await this.open(peer, key, signal)
+    let stream: Stream
+    try {
+      stream = await this.open(peer, key, signal)
+    } catch (err) {
+      // Both sides dialled at once (each just heard of the other) and the duplicate our stream was
+      // opening on got pruned: the connection that is kept is there now, so try once more on it.
+      if (signal?.aborted === true || this.keeper(peer) == null) throw err
+      stream = await this.open(peer, key, signal)
+    }
     if (stream.writeStatus !== 'writable') {
       this.forget(key, stream)
       stream = await this.open(peer, key, signal)

@@ -1,7 +1,9 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p, Logger, PeerId, PeerInfo as Libp2pPeerInfo } from '@libp2p/interface'
-import type { PeerAddress } from '../codec/frame.js'
+
+/** A peer and where to reach it, as another peer named it. */
+export interface PeerAddress { id: string, addrs: string[] }
 
 export interface DialerInit {
   libp2p: Libp2p
@@ -53,28 +55,38 @@ export class Dialer {
     this.timers.clear()
   }
 
-  /** Peers a neighbour told us about: we are the newcomer, so we dial them. */
+  /**
+   * Peers a neighbour told us about. They hear of us at about the same moment (the neighbour
+   * passes newcomers on to everyone), so the same tie-break as for discovery applies.
+   */
   offer (peers: PeerAddress[]): void {
     for (const p of peers) {
       let id: PeerId
       try {
         id = peerIdFromString(p.id)
       } catch {
-        this.init.log.error('peer exchange named an invalid peer id')
+        this.init.log.error('a peer named an invalid peer id')
         continue
       }
       const addrs = p.addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
-      void this.dial(id, addrs)
+      // Known at once, not only when our turn to dial comes: a whisper or shout may dial it first.
+      if (addrs.length > 0) {
+        this.init.libp2p.peerStore.merge(id, { multiaddrs: addrs })
+          .catch((err: Error) => { this.init.log('could not store addresses of %p: %s', id, err.message) })
+      }
+      this.tieBreak(id, addrs)
     }
   }
 
   private readonly onDiscovery = (evt: CustomEvent<Libp2pPeerInfo>): void => {
-    const { id, multiaddrs } = evt.detail
-    const key = id.toString()
-    if (key < this.self) {
-      this.later(this.init.tieBreakDelay, () => { void this.dial(id, multiaddrs) })
+    this.tieBreak(evt.detail.id, evt.detail.multiaddrs)
+  }
+
+  private tieBreak (id: PeerId, addrs: Multiaddr[]): void {
+    if (id.toString() < this.self) {
+      this.later(this.init.tieBreakDelay, () => { void this.dial(id, addrs) })
     } else {
-      void this.dial(id, multiaddrs)
+      void this.dial(id, addrs)
     }
   }
 
