@@ -80,7 +80,8 @@ export class ShoalNode {
     malformedDropped: 0,
     presenceFramesSent: 0,
     presenceBytesSent: 0,
-    probesFailed: 0
+    probesFailed: 0,
+    localHealth: 0 // read from the prober in stats()
   }
 
   readonly #self: PeerState
@@ -231,7 +232,7 @@ export class ShoalNode {
   /** The groups this node is in. */
   groups (): string[] { return [...this.#self.groups] }
 
-  stats (): NodeStats { return { ...this.#stats } }
+  stats (): NodeStats { return { ...this.#stats, localHealth: this.#prober.health } }
 
   /**
    * Joins `group`. Resolves once every peer has acknowledged the change (or `ackTimeout`
@@ -528,10 +529,17 @@ export class ShoalNode {
 
   #viewVersions (): Array<[string, number]> { return [[this.id, this.#self.ver], ...this.#table.versions()] }
 
-  /** Compares views with one random peer; it answers with its whole view only if they differ. */
+  /**
+   * Compares views with one random peer; it answers with its whole view only if they differ.
+   * Also mends the mesh under the view: a peer we know but hold no connection to (its dial
+   * failed, timed out on a busy machine, or lost a race with a duplicate) is offered again.
+   */
   #sync (): void {
     const ids = this.#table.ids()
     if (ids.length === 0) return
+    const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const unconnected = ids.filter(id => !connected.has(id))
+    if (unconnected.length > 0) this.#dialer.offer(unconnected.map(id => ({ id, addrs: (this.#table.info(id) as PeerInfo).addresses })))
     const peer = ids[Math.floor(Math.random() * ids.length)]
     this.#sendPresence(peer, { type: 'digest', ...viewDigest(this.#viewVersions()) }, 'control')
   }

@@ -58,4 +58,9 @@ export interface NodeStats {
   presenceBytesSent: number
   /** Probes that went unanswered, directly and indirectly. */
   probesFailed: number
+  /**
+   * Lifeguard's local health, 0 (healthy) to 8: how much this node currently stretches its probe
+   * timing because its own probes or process look slow. Stays above 0 on an overloaded machine.
+   */
+  localHealth: number
 }

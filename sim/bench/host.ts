@@ -13,7 +13,7 @@ export type HostCommand =
 export type HostMessage =
   | { type: 'started', key: string, id: string, addresses: string[], startedAt: number, readyAt: number }
   | { type: 'event', key: string, event: 'enter' | 'exit' | 'suspect' | 'alive', peer: string, reason?: string, at: number }
-  | { type: 'stats', rss: number, nodes: Array<{ key: string, peers: number, presenceBytesSent: number, presenceFramesSent: number, probesFailed: number }> }
+  | { type: 'stats', rss: number, nodes: Array<{ key: string, peers: number, connected: number, presenceBytesSent: number, presenceFramesSent: number, probesFailed: number, localHealth: number }> }
   | { type: 'stopping', key: string, at: number }
   | { type: 'load-done', sent: number, failed: number }
 
@@ -42,10 +42,17 @@ async function handle (m: HostCommand): Promise<void> {
       break
     }
     case 'stats':
+      if (process.env.SHOAL_BENCH_DEBUG != null) {
+        for (const [key, n] of nodes) {
+          const open = new Set(n.libp2p.getConnections().map(c => c.remotePeer.toString()))
+          const missing = n.peers().filter(p => !open.has(p.id)).map(p => p.name)
+          if (missing.length > 0 && missing.length < 15) console.error(`DEBUG ${key} ${n.id.slice(-6)} not connected to ${missing.join(',')}`)
+        }
+      }
       send({
         type: 'stats',
         rss: process.memoryUsage().rss,
-        nodes: [...nodes].map(([key, n]) => ({ key, peers: n.peers().length, ...pick(n.stats()) }))
+        nodes: [...nodes].map(([key, n]) => ({ key, peers: n.peers().length, connected: connected(n), ...pick(n.stats()) }))
       })
       break
     case 'load': await load(m); break
@@ -55,8 +62,14 @@ async function handle (m: HostCommand): Promise<void> {
   }
 }
 
-function pick (s: ReturnType<ShoalNode['stats']>): { presenceBytesSent: number, presenceFramesSent: number, probesFailed: number } {
-  return { presenceBytesSent: s.presenceBytesSent, presenceFramesSent: s.presenceFramesSent, probesFailed: s.probesFailed }
+/** Peers in the view this node also holds a connection to: the mesh under the view, which forms later. */
+function connected (node: ShoalNode): number {
+  const open = new Set(node.libp2p.getConnections().map(c => c.remotePeer.toString()))
+  return node.peers().filter(p => open.has(p.id)).length
+}
+
+function pick (s: ReturnType<ShoalNode['stats']>): { presenceBytesSent: number, presenceFramesSent: number, probesFailed: number, localHealth: number } {
+  return { presenceBytesSent: s.presenceBytesSent, presenceFramesSent: s.presenceFramesSent, probesFailed: s.probesFailed, localHealth: s.localHealth }
 }
 
 /** Every hosted node shouts `perSecond` messages of `bytes` to `group` for `durationMs`. */

@@ -140,13 +140,15 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
     const base = n - 2
     const keys = ['b0']
     let lastProgress = Date.now()
+    // Every node sees `peers` others, and holds a connection to each: a newcomer is in every view
+    // long before its hundred handshakes are done, and those load the machine meanwhile.
     const everyone = async (peers: number): Promise<boolean> => {
       const stats = await Promise.all(hosts.map(async h => await h.stats()))
-      const counts = stats.flatMap(s => s.nodes.map(x => x.peers)).sort((x, y) => x - y)
+      const counts = stats.flatMap(s => s.nodes.map(x => Math.min(x.peers, x.connected))).sort((x, y) => x - y)
       if (Date.now() - lastProgress > 10_000) {
         lastProgress = Date.now()
         const count = (kind: string): number => events.count(kind)
-        opts.log(`N=${n}: ${Math.round((Date.now() - t0) / 1000)} s, peers seen min/median ${counts[0]}/${counts[counts.length >> 1]} of ${peers}; enters ${count('enter')}, suspects ${count('suspect')}, exits ${count('exit')}`)
+        opts.log(`N=${n}: ${Math.round((Date.now() - t0) / 1000)} s, peers seen and connected min/median ${counts[0]}/${counts[counts.length >> 1]} of ${peers}; enters ${count('enter')}, suspects ${count('suspect')}, exits ${count('exit')}`)
       }
       return counts.every(c => c >= peers)
     }
@@ -175,6 +177,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
       return { host, id: started.id, result: { allSeeMs: Math.max(...at), perNode: distribution(at) } }
     }
     const a = await join('crashy')
+    await until(async () => await everyone(base), 60_000, 'mesh did not connect to the newcomer')
     const b = await join('frozen')
     opts.log(`N=${n}: join seen by all in ${ms(a.result.allSeeMs)} / ${ms(b.result.allSeeMs)} ms`)
     await until(async () => await everyone(n - 1), 60_000, 'full mesh did not converge')
@@ -259,7 +262,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
         falseExits: falseOf('exit', loadStart)
       }
     }
-    if (process.env.SHOAL_BENCH_EVENTS != null) await writeFile(`${process.env.SHOAL_BENCH_EVENTS}-${n}.json`, JSON.stringify({ t0, baseMeshAt: t0 + baseMeshMs, faulty: [...faulty], events: events.all }))
+    if (process.env.SHOAL_BENCH_EVENTS != null) await writeFile(`${process.env.SHOAL_BENCH_EVENTS}-${n}.json`, JSON.stringify({ t0, baseMeshAt: t0 + baseMeshMs, faulty: [...faulty], ids: Object.fromEntries(all().flatMap(h => [...h.started.values()].map(x => [x.id, x.key]))), events: events.all }))
     return result
   } finally {
     for (const h of all()) { h.proc.kill('SIGCONT'); h.kill() }

@@ -21,6 +21,8 @@ interface Waiter { resolve: (acked: boolean) => void, nacks: number }
 
 /** Local health (Lifeguard) is capped here: at most this many times slower than tuned. */
 const MAX_HEALTH = 8
+/** The learnt round-trip allowance never exceeds this many tuned probe timeouts. */
+const MAX_RTT_STRETCH = 4
 
 /**
  * SWIM's failure detector, one probe per period. Targets are visited in a shuffled round robin,
@@ -32,6 +34,11 @@ const MAX_HEALTH = 8
  * this node's own probes go unanswered (including by the helpers' nacks), and every timeout
  * and period is stretched by (1 + health). A probe whose timer fired late because this node's
  * event loop was blocked proves nothing about the target and is not reported at all.
+ *
+ * The direct probe's timeout also follows the round trips this node measures, as TCP's
+ * retransmission timer does (smoothed RTT + 4 deviations, at least the tuned timeout, at most
+ * four times it): when the whole machine or network slows down, as while a hundred nodes
+ * handshake on two cores, answers that are late for everyone are not taken for failures.
  */
 export class Prober {
   health = 0
@@ -45,6 +52,10 @@ export class Prober {
   private readonly random: () => number
   private running = false
   private releaseLagWatch: (() => void) | undefined
+  private srtt: number | undefined
+  private rttvar = 0
+  // Direct pings in flight: seq -> when sent, to measure round trips.
+  private readonly sentAt = new Map<number, number>()
 
   constructor (private readonly init: ProberInit) {
     this.random = init.random ?? Math.random
@@ -65,6 +76,7 @@ export class Prober {
     for (const w of this.waiters.values()) w.resolve(false)
     this.waiters.clear()
     this.relays.clear()
+    this.sentAt.clear()
   }
 
   /** Handles a probe frame from `from`. */
@@ -78,6 +90,23 @@ export class Prober {
   }
 
   private scale (ms: number): number { return ms * (1 + this.health) }
+
+  /** The direct probe's timeout: the tuned one, or what measured round trips call for, if longer. */
+  private directTimeout (): number {
+    const { probeTimeout } = this.init.tuning
+    const learnt = this.srtt == null ? 0 : this.srtt + 4 * this.rttvar
+    return this.scale(Math.min(MAX_RTT_STRETCH * probeTimeout, Math.max(probeTimeout, learnt)))
+  }
+
+  private sample (rtt: number): void {
+    if (this.srtt == null) {
+      this.srtt = rtt
+      this.rttvar = rtt / 2
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt)
+      this.srtt = 0.875 * this.srtt + 0.125 * rtt
+    }
+  }
 
   private schedule (): void {
     if (!this.running) return
@@ -107,10 +136,11 @@ export class Prober {
     const { probeTimeout, probeInterval, indirectProbes } = this.init.tuning
     const seq = this.nextSeq()
     const started = Date.now()
-    const timeout = this.scale(probeTimeout)
+    const timeout = this.directTimeout()
     const direct = this.await(seq, timeout)
+    this.sentAt.set(seq, started)
     this.init.send(target, { type: 'ping', seq })
-    if (await direct) { this.better(); return }
+    if (await direct) { this.sentAt.delete(seq); this.better(); return }
     if (!this.running) return
 
     const helpers = this.pick(indirectProbes, target)
@@ -121,6 +151,8 @@ export class Prober {
     // The target may still answer the direct ping late; that counts too.
     this.init.send(target, { type: 'ping', seq })
     const acked = await indirect
+    // A late answer to the direct ping was sampled too: the slow round trips are the ones to learn from.
+    this.sentAt.delete(seq)
     if (acked) { this.better(); return }
     if (!this.running) return
 
@@ -147,7 +179,7 @@ export class Prober {
     }
     const seq = this.nextSeq()
     this.relays.set(seq, { requester, seq: reqSeq })
-    void this.await(seq, this.scale(this.init.tuning.probeTimeout)).then(acked => {
+    void this.await(seq, this.directTimeout()).then(acked => {
       this.relays.delete(seq)
       if (!acked && this.running) this.init.send(requester, { type: 'nack', seq: reqSeq })
     })
@@ -155,6 +187,8 @@ export class Prober {
   }
 
   private onPong (seq: number): void {
+    const sent = this.sentAt.get(seq)
+    if (sent != null) this.sample(Date.now() - sent)
     const relay = this.relays.get(seq)
     if (relay != null) {
       this.relays.delete(seq)
