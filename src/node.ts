@@ -51,6 +51,8 @@ const JOIN_GRACE_MS = 3000
 // How long the connection to a peer declared lost stays open: if it was frozen, not dead, it
 // reads the verdict there when it wakes up and refutes it, without a reconnection storm.
 const LINGER_MS = 10_000
+// Dials to peers learnt from a relay wait this long (plus up to as much again, spread at random).
+const RELAY_DIAL_DELAY_MS = 200
 // Signed states are handed over in frames of about this size at most.
 const STATES_FRAME_BYTES = 64 * 1024
 
@@ -306,13 +308,23 @@ export class ShoalNode {
     // hang hundreds of listeners on one signal.
     const deadline = Date.now() + STOP_GRACE_MS
     const grace = (): AbortSignal => AbortSignal.timeout(Math.max(1, deadline - Date.now()))
-    const bye = encodeFrame({ type: 'bye' })
+    // The goodbye is a version of its own, which every peer acknowledges once it has read it.
+    const ver = ++this.#self.ver
+    const bye = encodeFrame({ type: 'bye', ver })
     this.#dialer.stop()
     this.#prober.stop()
     clearInterval(this.#syncTimer)
     for (const t of this.#lingering) clearTimeout(t)
     this.#suspicions.clearAll()
-    await Promise.allSettled(this.#table.ids().map(async id => { await this.#wire.send(peerIdFromString(id), bye, grace()) }))
+    // A leaving node dials no one: a peer it is not connected to hears of the leave from the others.
+    const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const peers = this.#table.ids().filter(id => connected.has(id))
+    const acked = this.#acks.wait(peers, ver, grace())
+    await Promise.allSettled(peers.map(async id => { await this.#wire.sendConnected(peerIdFromString(id), bye, grace()) }))
+    // Connections close only once every peer has read the goodbye (or the grace ran out): closing
+    // them at once loads every peer with a hundred teardowns while it is still reading the
+    // goodbyes, and measured at 40 peers made the leave seen by all in 70-120 ms instead of 20.
+    await acked
     await this.#wire.stop(grace)
     this.#groups.stop()
     this.#acks.clear()
@@ -355,19 +367,24 @@ export class ShoalNode {
     const peers = [...new Set([...this.#introduced, ...this.#table.ids()])]
     this.#count(frame, peers.length)
     const acked = this.#acks.wait(peers, ver, signal)
-    await Promise.all(peers.map(async id => { await this.#sendTo(id, frame) }))
+    await Promise.all(peers.map(async id => { await this.#sendTo(id, frame, 'data', true) }))
     await acked
   }
 
-  /** Frames to peers that fail are logged: the peer is going away and presence reports it. */
-  async #sendTo (id: string, frame: Uint8Array, lane: Lane = 'data'): Promise<void> {
+  /**
+   * Frames to peers that fail are logged: the peer is going away and presence reports it. Only
+   * a change the application made (`dial`) opens a connection; presence traffic rides on those
+   * the Dialer made, and a peer not connected yet catches up through its hello or anti-entropy.
+   */
+  async #sendTo (id: string, frame: Uint8Array, lane: Lane = 'data', dial = false): Promise<void> {
     let peer: PeerId
     try {
       peer = peerIdFromString(id)
     } catch {
       return // an id a peer made up in a frame; nothing to send it to
     }
-    await this.#wire.send(peer, frame, AbortSignal.timeout(this.#opts.sendTimeout), lane)
+    const signal = AbortSignal.timeout(this.#opts.sendTimeout)
+    await (dial ? this.#wire.send(peer, frame, signal, lane) : this.#wire.sendConnected(peer, frame, signal, lane))
       .catch((err: Error) => { this.#log('send to %s failed: %s', id, err.message) })
   }
 
@@ -540,7 +557,9 @@ export class ShoalNode {
     const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
     const unconnected = ids.filter(id => !connected.has(id))
     if (unconnected.length > 0) this.#dialer.offer(unconnected.map(id => ({ id, addrs: (this.#table.info(id) as PeerInfo).addresses })))
-    const peer = ids[Math.floor(Math.random() * ids.length)]
+    const reachable = ids.filter(id => connected.has(id))
+    if (reachable.length === 0) return
+    const peer = reachable[Math.floor(Math.random() * reachable.length)]
     this.#sendPresence(peer, { type: 'digest', ...viewDigest(this.#viewVersions()) }, 'control')
   }
 
@@ -577,7 +596,9 @@ export class ShoalNode {
         dial.push({ id, addrs: signed.state.addrs })
       }
     }
-    if (dial.length > 0) this.#dialer.offer(dial)
+    // Not at once: a relay reaches every node in the same moment, and a hundred handshakes
+    // started then would hold up the very frames that make the newcomer seen.
+    if (dial.length > 0) this.#dialer.offer(dial, RELAY_DIAL_DELAY_MS * (1 + Math.random()))
   }
 
   readonly #onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -600,7 +621,7 @@ export class ShoalNode {
       try {
         const hello = this.#stateFrame()
         this.#count(hello, 1)
-        await this.#wire.send(peer, hello, AbortSignal.timeout(this.#opts.sendTimeout))
+        await this.#wire.sendConnected(peer, hello, AbortSignal.timeout(this.#opts.sendTimeout))
         await this.#acks.wait([id], ver)
       } catch (err: any) {
         this.#log('hello to %s failed: %s', id, err.message)
@@ -632,7 +653,9 @@ export class ShoalNode {
     this.#introduced.delete(id)
     this.#suspicions.clear(id)
     this.#viewSent.delete(id)
-    this.#wire.close(id)
+    // A peer that left hangs up itself once we acknowledged its goodbye; closing our streams now
+    // could cut that acknowledgement short.
+    if (reason === 'lost') this.#wire.close(id)
     this.#acks.forget(id)
     this.#pending.drop(id)
     const peer = this.#table.remove(id, Date.now() + TOMBSTONE_MS)
@@ -653,7 +676,10 @@ export class ShoalNode {
       case 'state': this.#onHello(id, frame.signed); break
       case 'states': void this.#onStates(frame.states); break
       case 'ack': this.#acks.ack(id, frame.ver); break
-      case 'bye': this.#gone(id, 'left'); break
+      case 'bye':
+        this.#sendPresence(id, { type: 'ack', ver: frame.ver }, 'data')
+        this.#gone(id, 'left')
+        break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout); break
       case 'ping':

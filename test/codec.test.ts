@@ -39,7 +39,7 @@ test('every frame type round-trips', t => {
   t.deepEqual(decodeFrame(encodeFrame({ type: 'states', states })), { type: 'states', states })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'states', states: [] })), { type: 'states', states: [] })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'ack', ver: 2 ** 40 })), { type: 'ack', ver: 2 ** 40 })
-  t.deepEqual(decodeFrame(encodeFrame({ type: 'bye' })), { type: 'bye' })
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'bye', ver: 7 })), { type: 'bye', ver: 7 })
   const payload = encodePayload('x')
   t.deepEqual(decodeFrame(encodeFrame({ type: 'whisper', payload })), { type: 'whisper', payload })
   const shout = { seq: Date.now() * 1000, group: 'lobby', payload }

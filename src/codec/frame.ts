@@ -35,7 +35,7 @@ export interface RelayedState { id: string, signed: SignedState }
 export type Frame =
   | { type: 'state', signed: SignedState }
   | { type: 'ack', ver: number }
-  | { type: 'bye' }
+  | { type: 'bye', ver: number }
   | { type: 'whisper', payload: Uint8Array }
   | { type: 'shout', shout: ShoutEnvelope }
   // Failure detection (SWIM): probes, probes on another's behalf, and what they concluded.
@@ -87,7 +87,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
   switch (frame.type) {
     case 'state': return withType(STATE, encodeSigned(frame.signed))
     case 'ack': return withType(ACK, varint.encode(frame.ver))
-    case 'bye': return Uint8Array.of(BYE)
+    case 'bye': return withType(BYE, varint.encode(frame.ver))
     case 'whisper': return withType(WHISPER, frame.payload)
     case 'shout': return withType(SHOUT, encodeShout(frame.shout))
     case 'ping': return withType(PING, varint.encode(frame.seq))
@@ -107,7 +107,7 @@ export function decodeFrame (buf: Uint8Array): Frame {
   switch (buf[0]) {
     case STATE: return { type: 'state', signed: readSigned(body, 0).signed }
     case ACK: return { type: 'ack', ver: readVarint(body, 0).value }
-    case BYE: return { type: 'bye' }
+    case BYE: return { type: 'bye', ver: readVarint(body, 0).value }
     case WHISPER: return { type: 'whisper', payload: body }
     case SHOUT: return { type: 'shout', shout: decodeShout(body) }
     case PING: return { type: 'ping', seq: readVarint(body, 0).value }

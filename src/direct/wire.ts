@@ -68,6 +68,17 @@ export class Wire {
     stream.send(lp.encode.single(frame))
   }
 
+  /**
+   * As `send`, but only over a connection that is already open; never dials. Presence traffic
+   * takes this path: the Dialer alone decides who dials whom (see its tie-break), and a probe or
+   * gossip frame dialling on its own made both sides of a pair dial at once, a duplicate
+   * handshake per pair while a hundred nodes were forming a mesh on two cores.
+   */
+  async sendConnected (peer: PeerId, frame: Uint8Array, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
+    if (this.keeper(peer) == null) throw new NotConnectedError(peer.toString())
+    await this.send(peer, frame, signal, lane)
+  }
+
   /** Drops the cached streams to `peer` (it is gone or misbehaved). */
   close (peer: string): void {
     for (const lane of ['data', 'control'] as const) {
@@ -164,6 +175,12 @@ export class Wire {
     }).finally(() => { this.inbound.delete(stream) })
     this.inbound.set(stream, { peer: from.toString(), done })
   }
+}
+
+/** `sendConnected` to a peer we hold no open connection to. */
+export class NotConnectedError extends Error {
+  override name = 'NotConnectedError'
+  constructor (peer: string) { super(`not connected to ${peer}`) }
 }
 
 /**

@@ -57,9 +57,10 @@ export class Dialer {
 
   /**
    * Peers a neighbour told us about. They hear of us at about the same moment (the neighbour
-   * passes newcomers on to everyone), so the same tie-break as for discovery applies.
+   * passes newcomers on to everyone), so the same tie-break as for discovery applies, after
+   * `delay` ms.
    */
-  offer (peers: PeerAddress[]): void {
+  offer (peers: PeerAddress[], delay = 0): void {
     for (const p of peers) {
       let id: PeerId
       try {
@@ -74,7 +75,7 @@ export class Dialer {
         this.init.libp2p.peerStore.merge(id, { multiaddrs: addrs })
           .catch((err: Error) => { this.init.log('could not store addresses of %p: %s', id, err.message) })
       }
-      this.tieBreak(id, addrs)
+      this.tieBreak(id, addrs, delay)
     }
   }
 
@@ -82,12 +83,10 @@ export class Dialer {
     this.tieBreak(evt.detail.id, evt.detail.multiaddrs)
   }
 
-  private tieBreak (id: PeerId, addrs: Multiaddr[]): void {
-    if (id.toString() < this.self) {
-      this.later(this.init.tieBreakDelay, () => { void this.dial(id, addrs) })
-    } else {
-      void this.dial(id, addrs)
-    }
+  private tieBreak (id: PeerId, addrs: Multiaddr[], delay = 0): void {
+    const wait = delay + (id.toString() < this.self ? this.init.tieBreakDelay : 0)
+    if (wait > 0) this.later(wait, () => { void this.dial(id, addrs) })
+    else void this.dial(id, addrs)
   }
 
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
