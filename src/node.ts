@@ -25,6 +25,7 @@ import {
 } from './errors.js'
 import type { EventOf, NodeStats, PeerInfo, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
+import { sample } from './util/sample.js'
 
 export type ShoalLibp2p = Libp2p<{ pubsub: GossipSub }>
 
@@ -53,6 +54,8 @@ const JOIN_GRACE_MS = 3000
 const LINGER_MS = 10_000
 // Dials to peers learnt from a relay wait this long (plus up to as much again, spread at random).
 const RELAY_DIAL_DELAY_MS = 200
+// How many random peers a node tells of a peer whose connection died (see #declareLost).
+const DEAD_FANOUT = 3
 // Signed states are handed over in frames of about this size at most.
 const STATES_FRAME_BYTES = 64 * 1024
 
@@ -154,7 +157,7 @@ export class ShoalNode {
     this.#suspicions = new Suspicions({
       bounds: () => suspicionBounds(opts.presence, this.#table.size + 1),
       expectedConfirmations: EXPECTED_CONFIRMATIONS,
-      onExpire: (peer, ver) => { this.#declareLost(peer, ver) },
+      onExpire: (peer, ver, reporters) => { this.#declareLost(peer, ver, reporters.has(this.id) ? 'probed' : 'heard') },
       // Stalls shorter than a probe timeout are noise; longer ones may have hidden a refutation.
       stallSince: since => { const lag = worstLagSince(since); return lag > opts.presence.probeTimeout ? lag : 0 }
     })
@@ -500,12 +503,22 @@ export class ShoalNode {
     })
   }
 
-  /** A suspicion ran out unrefuted: the peer is lost, for us and (by our word) for everyone. */
-  #declareLost (peer: string, ver: number, reachable = true): void {
+  /**
+   * The peer is lost, for us and (by our word) for others. Who says so, and to whom:
+   * - `probed`: our own probes failed and the suspicion ran out. Everyone hears it, the peer
+   *   included: if it was only frozen, it reads the verdict when it wakes and refutes.
+   * - `heard`: the suspicion ran out on others' word. Every node holding it expires at about the
+   *   same moment, and each telling everyone was ten thousand frames at a hundred nodes; those
+   *   who probed it tell.
+   * - `dropped`: its connection died and a redial was refused. Everyone connected to it saw its
+   *   own connection drop in the same instant; three random peers are told, which reaches,
+   *   through them, those never connected to it.
+   */
+  #declareLost (peer: string, ver: number, cause: 'probed' | 'heard' | 'dropped'): void {
     if (this.#table.ver(peer) !== ver) return
-    // The peer hears it too, when we still can reach it: if it was only frozen, it reads the
-    // verdict when it wakes and refutes.
-    this.#broadcast({ type: 'dead', peer, ver }, 'control', reachable ? undefined : peer)
+    const frame: Frame = { type: 'dead', peer, ver }
+    if (cause === 'probed') this.#broadcast(frame, 'control')
+    if (cause === 'dropped') this.#sendAll(sample(this.#table.ids().filter(id => id !== peer), DEAD_FANOUT), frame, 'control')
     this.#lose(peer)
   }
 
@@ -645,7 +658,7 @@ export class ShoalNode {
         .then(() => true, () => false)
       if (this.#stopping != null || reached || connected() || !this.#table.has(id)) return
       // Peers that never connected to it (it was passed on to them) learn it from us.
-      this.#declareLost(id, this.#table.ver(id) as number, false)
+      this.#declareLost(id, this.#table.ver(id) as number, 'dropped')
     })
   }
 

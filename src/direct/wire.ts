@@ -119,6 +119,9 @@ export class Wire {
   }
 
   private async open (peer: PeerId, key: string, signal?: AbortSignal): Promise<Stream> {
+    // A stream opened while the connections close under it makes yamux write its opening frame
+    // to a closed connection from a microtask, which throws where no caller can catch it.
+    if (this.stopping) throw new Error('wire stopped')
     let p = this.outbound.get(key)
     if (p == null) {
       // The dial is shared by concurrent senders, so it has its own timeout, not the caller's signal.

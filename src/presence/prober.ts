@@ -2,6 +2,7 @@ import type { Logger } from '@libp2p/interface'
 import type { Frame } from '../codec/frame.js'
 import type { PresenceTuning } from './profile.js'
 import { watchLag, worstLagSince } from './lag.js'
+import { sample } from '../util/sample.js'
 
 type ProbeFrame = Extract<Frame, { type: 'ping' | 'pong' | 'ping-req' | 'nack' }>
 
@@ -224,12 +225,7 @@ export class Prober {
   }
 
   private pick (k: number, exclude: string): string[] {
-    const pool = this.init.members().filter(id => id !== exclude)
-    const out: string[] = []
-    while (out.length < k && pool.length > 0) {
-      out.push(pool.splice(Math.floor(this.random() * pool.length), 1)[0])
-    }
-    return out
+    return sample(this.init.members().filter(id => id !== exclude), k, this.random)
   }
 
   private nextSeq (): number {

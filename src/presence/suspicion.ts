@@ -15,8 +15,8 @@ export interface SuspicionsInit {
   bounds: () => { min: number, max: number }
   /** Confirmations after which the timeout reaches its minimum (Lifeguard's K). */
   expectedConfirmations: number
-  /** The suspect did not refute in time. */
-  onExpire: (peer: string, ver: number) => void
+  /** The suspect did not refute in time; `reporters` are the peers that suspected it. */
+  onExpire: (peer: string, ver: number, reporters: ReadonlySet<string>) => void
   /**
    * The worst stall of this node's event loop since a time. A suspicion that runs out while we
    * were stalled is extended by the stall: the suspect's refutation may be sitting unread.
@@ -96,7 +96,7 @@ export class Suspicions {
         return
       }
       this.active.delete(peer)
-      this.init.onExpire(peer, s.ver)
+      this.init.onExpire(peer, s.ver, s.from)
     }, wait)
   }
 }
