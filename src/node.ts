@@ -482,7 +482,12 @@ export class ShoalNode {
     if (peer === this.id) { this.#refute(from, ver); return }
     // Pass a fresh suspicion on to the suspect itself: the reporter may be the one that cannot
     // reach it, and only the suspect can refute.
-    if (this.#suspect(peer, ver, from) === 'new') this.#sendPresence(peer, { type: 'suspect', peer, ver }, 'control')
+    if (this.#suspect(peer, ver, from) !== 'new') return
+    this.#sendPresence(peer, { type: 'suspect', peer, ver }, 'control')
+    // Lifeguard shortens a suspicion with each independent confirmation, but in round robin a
+    // given peer is probed by anyone only about every other period: a frozen peer kept its
+    // suspicion near the longest timeout. About K of the nodes that hear of it check at once.
+    if (Math.random() < EXPECTED_CONFIRMATIONS / Math.max(1, this.#table.size)) this.#prober.probeNow(peer)
   }
 
   /** Someone suspects (or declared dead) this node at version `ver`: prove we are alive with a newer one. */

@@ -1,6 +1,6 @@
 // npm run bench:presence: how fast and how truthfully presence works, at several mesh sizes.
 //
-//   node dist/sim/bench/presence.js [--sizes 10,50] [--hosts 4] [--profile lan]
+//   node dist/sim/bench/presence.js [--sizes 10,50,100] [--hosts 4] [--profile lan]
 //                                   [--load 0] [--load-rate 2] [--load-bytes 512] [--json out/bench-presence.json]
 //
 // Real nodes on TCP loopback, spread over --hosts processes (0: one each); the two peers that
@@ -99,6 +99,8 @@ export interface SizeResult {
   formation: { suspects: number, exits: number }
   presenceBytesPerSecPerNode: { mean: number, max: number }
   presenceFramesPerSecPerNode: number
+  /** Lifeguard local health (0 = healthy) of the nodes once formed, mean and max: timings stretch by 1 + health. */
+  localHealth: { mean: number, max: number }
   rssPerNodeMB: number
   load?: { seconds: number, shoutsSent: number, cpuBusyPercent: number, falseSuspects: number, falseExits: number }
 }
@@ -184,9 +186,9 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
     await sleep(3000)
 
     // Presence traffic in a quiet period.
-    const traffic = async (): Promise<Map<string, { bytes: number, frames: number }>> => {
-      const out = new Map<string, { bytes: number, frames: number }>()
-      for (const h of hosts) for (const s of (await h.stats()).nodes) out.set(s.key, { bytes: s.presenceBytesSent, frames: s.presenceFramesSent })
+    const traffic = async (): Promise<Map<string, { bytes: number, frames: number, health: number }>> => {
+      const out = new Map<string, { bytes: number, frames: number, health: number }>()
+      for (const h of hosts) for (const s of (await h.stats()).nodes) out.set(s.key, { bytes: s.presenceBytesSent, frames: s.presenceFramesSent, health: s.localHealth })
       return out
     }
     const before = await traffic()
@@ -245,6 +247,7 @@ export async function runSize (n: number, opts: { hosts: number, profile: Presen
       formation: { suspects: duringFormation('suspect'), exits: duringFormation('exit') },
       presenceBytesPerSecPerNode: { mean: rates.reduce((x, r) => x + r.bytes, 0) / rates.length, max: Math.max(...rates.map(r => r.bytes)) },
       presenceFramesPerSecPerNode: rates.reduce((x, r) => x + r.frames, 0) / rates.length,
+      localHealth: { mean: [...after.values()].reduce((x, v) => x + v.health, 0) / after.size, max: Math.max(...[...after.values()].map(v => v.health)) },
       rssPerNodeMB: rss / (1024 * 1024)
     }
 
@@ -281,6 +284,7 @@ function table (results: SizeResult[]): string {
     ['  ... while the base mesh formed', r => `${r.formation.suspects} / ${r.formation.exits}`],
     ['presence bytes/s per node (mean, max)', r => `${r.presenceBytesPerSecPerNode.mean.toFixed(0)}, ${r.presenceBytesPerSecPerNode.max.toFixed(0)}`],
     ['presence frames/s per node', r => r.presenceFramesPerSecPerNode.toFixed(1)],
+    ['local health once formed (mean, max)', r => `${r.localHealth.mean.toFixed(2)}, ${r.localHealth.max}`],
     ['RSS per node process (MB)', r => r.rssPerNodeMB.toFixed(1)],
     ['base mesh formed in (ms, not a target)', r => ms(r.baseMeshMs)],
     ['under load: false suspects / exits', r => r.load == null ? '-' : `${r.load.falseSuspects} / ${r.load.falseExits} (${r.load.seconds} s, CPU ${r.load.cpuBusyPercent.toFixed(0)}%, ${r.load.shoutsSent} shouts)`]
@@ -294,8 +298,7 @@ function table (results: SizeResult[]): string {
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
-      // 100 is the target size but does not settle yet on two cores (README, Limits).
-      sizes: { type: 'string', default: '10,50' },
+      sizes: { type: 'string', default: '10,50,100' },
       hosts: { type: 'string', default: '4' },
       profile: { type: 'string', default: 'lan' },
       load: { type: 'string', default: '0' },

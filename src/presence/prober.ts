@@ -22,6 +22,8 @@ interface Waiter { resolve: (acked: boolean) => void, nacks: number }
 
 /** Local health (Lifeguard) is capped here: at most this many times slower than tuned. */
 const MAX_HEALTH = 8
+/** A helper that cannot reach the target says so at this fraction of its timeout. */
+const NACK_AT = 0.8
 /** The learnt round-trip allowance never exceeds this many tuned probe timeouts. */
 const MAX_RTT_STRETCH = 4
 
@@ -57,6 +59,8 @@ export class Prober {
   private rttvar = 0
   // Direct pings in flight: seq -> when sent, to measure round trips.
   private readonly sentAt = new Map<number, number>()
+  // Targets with a probe under way.
+  private readonly probing = new Set<string>()
 
   constructor (private readonly init: ProberInit) {
     this.random = init.random ?? Math.random
@@ -88,6 +92,15 @@ export class Prober {
       case 'nack': { const w = this.waiters.get(frame.seq); if (w != null) w.nacks++; break }
       case 'ping-req': this.probeFor(from, frame.seq, frame.target); break
     }
+  }
+
+  /**
+   * Probes `target` now, out of turn, unless a probe of it is already under way. A peer that
+   * hears of a suspicion may check it itself: its verdict, either way, is an independent one.
+   */
+  probeNow (target: string): void {
+    if (!this.running || this.probing.has(target) || !this.init.members().includes(target)) return
+    this.probe(target).catch(err => { this.init.log.error('probe failed: %s', err.message) })
   }
 
   private scale (ms: number): number { return ms * (1 + this.health) }
@@ -134,6 +147,15 @@ export class Prober {
   }
 
   private async probe (target: string): Promise<void> {
+    this.probing.add(target)
+    try {
+      await this.probeOnce(target)
+    } finally {
+      this.probing.delete(target)
+    }
+  }
+
+  private async probeOnce (target: string): Promise<void> {
     const { probeTimeout, probeInterval, indirectProbes } = this.init.tuning
     const seq = this.nextSeq()
     const started = Date.now()
@@ -180,9 +202,19 @@ export class Prober {
     }
     const seq = this.nextSeq()
     this.relays.set(seq, { requester, seq: reqSeq })
-    void this.await(seq, this.directTimeout()).then(acked => {
+    // The nack must reach the requester before its own wait ends, or the requester blames
+    // itself (missing nacks raise its local health): so it goes at 80% of the wait, as in
+    // Lifeguard, while a late pong is still relayed until the full timeout.
+    const timeout = this.directTimeout()
+    const nack = setTimeout(() => {
+      this.timers.delete(nack)
+      if (this.relays.has(seq) && this.running) this.init.send(requester, { type: 'nack', seq: reqSeq })
+    }, NACK_AT * timeout)
+    this.timers.add(nack)
+    void this.await(seq, timeout).then(() => {
       this.relays.delete(seq)
-      if (!acked && this.running) this.init.send(requester, { type: 'nack', seq: reqSeq })
+      clearTimeout(nack)
+      this.timers.delete(nack)
     })
     this.init.send(target, { type: 'ping', seq })
   }
