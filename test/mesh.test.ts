@@ -27,6 +27,8 @@ for (const [transport, opts] of [['memory', memoryOptions], ['tcp', tcpOptions]]
     const t0 = Date.now()
     const seen = Promise.all(nodes.slice(1).map(async n => await next(n, 'exit', e => e.peer.id === nodes[0].id)))
     await nodes[0].stop()
+    // No waiting: stop() resolves once every connected peer has acknowledged the goodbye.
+    for (const n of nodes.slice(1)) t.false(n.peers().some(p => p.id === nodes[0].id))
     const exits = await seen
     t.log(`exit seen by all ${Date.now() - t0} ms after stop() began`)
     for (const e of exits) t.is(e.reason, 'left')
