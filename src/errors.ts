@@ -59,3 +59,31 @@ export class ConfigError extends ShoalError {
     super(message, 'ERR_CONFIG', options)
   }
 }
+
+/** A request got no reply within its timeout. */
+export class RequestTimeoutError extends ShoalError {
+  constructor (readonly peerId: string, readonly service: string, readonly timeoutMs: number) {
+    super(`request to ${peerId} for "${service}" got no reply within ${timeoutMs} ms`, 'ERR_REQUEST_TIMEOUT')
+  }
+}
+
+/** The peer left or was lost while a request to it was waiting for its reply. */
+export class PeerLostError extends ShoalError {
+  constructor (readonly peerId: string, readonly service: string) {
+    super(`peer ${peerId} went away before replying to "${service}"`, 'ERR_PEER_LOST')
+  }
+}
+
+/** The peer has no handler for the service. Comes back at once, not as a timeout. */
+export class NoHandlerError extends ShoalError {
+  constructor (readonly peerId: string, readonly service: string) {
+    super(`peer ${peerId} does not handle "${service}"`, 'ERR_NO_HANDLER')
+  }
+}
+
+/** The peer's handler failed (threw, or returned something that cannot be sent); `message` is its error's message. */
+export class RemoteError extends ShoalError {
+  constructor (readonly peerId: string, readonly service: string, readonly remoteMessage: string) {
+    super(`"${service}" failed at ${peerId}: ${remoteMessage}`, 'ERR_REMOTE')
+  }
+}

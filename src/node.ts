@@ -4,6 +4,7 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
+import { Requests } from './direct/requests.js'
 import { Dialer } from './discovery/dialer.js'
 import { Groups } from './groups/groups.js'
 import type { GossipSub } from './groups/pubsub.js'
@@ -21,9 +22,9 @@ import type { Lane } from './direct/wire.js'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
 import {
-  InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError
+  InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError
 } from './errors.js'
-import type { EventOf, NodeStats, PeerInfo, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
+import type { EventOf, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
 
@@ -75,6 +76,7 @@ export class ShoalNode {
   readonly #wire: Wire
   readonly #groups: Groups
   readonly #dialer: Dialer
+  readonly #requests: Requests<Payload>
   readonly #stats: NodeStats = {
     shoutsSent: 0,
     shoutFallbacks: 0,
@@ -138,6 +140,15 @@ export class ShoalNode {
       onNotShoal: (peer) => {
         this.#log('%p does not speak shoal; closing', peer)
         void libp2p.hangUp(peer).catch(() => {})
+      }
+    })
+    this.#requests = new Requests({
+      log: logger('shoal:requests'),
+      decode: payload => this.#checkedPayload(payload),
+      encode: value => this.#encode(value as Payload),
+      send: async (peer, frame) => {
+        const bytes = encodeFrame(frame)
+        if (!this.#wire.trySend(peer, bytes)) await this.#wire.send(peerIdFromString(peer), bytes, AbortSignal.timeout(opts.sendTimeout))
       }
     })
     this.#groups = new Groups({
@@ -285,16 +296,59 @@ export class ShoalNode {
     if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
     const payload = this.#encode(data)
     if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
+    const frame = encodeFrame({ type: 'whisper', payload })
+    if (options.signal == null && this.#wire.trySend(peerId, frame)) {
+      this.#stats.whispersSent++
+      return
+    }
     const timeout = AbortSignal.timeout(options.timeout ?? this.#opts.sendTimeout)
     const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
     try {
-      await this.#wire.send(peerIdFromString(peerId), encodeFrame({ type: 'whisper', payload }), signal)
+      await this.#wire.send(peerIdFromString(peerId), frame, signal)
     } catch (err: any) {
       if (options.signal?.aborted === true) throw options.signal.reason
       const reason = timeout.aborted ? `no progress within ${options.timeout ?? this.#opts.sendTimeout} ms` : String(err?.message ?? err)
       throw new PeerUnreachableError(peerId, reason, { cause: err })
     }
     this.#stats.whispersSent++
+  }
+
+  /**
+   * Answers requests for `service` from any peer with `handler`'s return value (or the value its
+   * promise resolves to). A handler that throws or rejects sends the requester a RemoteError
+   * with its message. Replaces an earlier handler for the same service; returns a function that
+   * removes this one.
+   */
+  handle (service: string, handler: RequestHandler): () => void {
+    this.#checkRunning()
+    checkService(service)
+    if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
+    return this.#requests.handle(service, async req => await handler({ ...req, from: this.#table.info(req.from) as PeerInfo }))
+  }
+
+  /**
+   * Asks one peer's `service` handler and resolves with its reply. Many requests may be in flight
+   * at once, to one peer or many. Rejects with PeerNotFoundError (not in the view),
+   * NoHandlerError (the peer does not handle `service`, at once), RemoteError (its handler
+   * failed), RequestTimeoutError, PeerLostError (it left or was lost meanwhile),
+   * PeerUnreachableError, or the signal's reason.
+   */
+  async request (peerId: string, service: string, data: Payload, options: RequestOptions = {}): Promise<Payload> {
+    this.#checkRunning()
+    if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
+    checkService(service)
+    const payload = this.#encode(data)
+    if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
+    const timeout = options.timeout ?? this.#opts.requestTimeout
+    if (!(timeout > 0)) throw new InvalidArgumentError('timeout must be a positive number of milliseconds')
+    let reply: Uint8Array
+    try {
+      reply = await this.#requests.request(peerId, service, payload, timeout, options.signal)
+    } catch (err: any) {
+      if (err instanceof ShoalError || options.signal?.aborted === true) throw err
+      throw new PeerUnreachableError(peerId, String(err?.message ?? err), { cause: err })
+    }
+    return this.#checkedPayload(reply)
   }
 
   /**
@@ -316,6 +370,7 @@ export class ShoalNode {
     const bye = encodeFrame({ type: 'bye', ver })
     this.#dialer.stop()
     this.#prober.stop()
+    this.#requests.stop()
     clearInterval(this.#syncTimer)
     for (const t of this.#lingering) clearTimeout(t)
     this.#suspicions.clearAll()
@@ -380,6 +435,7 @@ export class ShoalNode {
    * the Dialer made, and a peer not connected yet catches up through its hello or anti-entropy.
    */
   async #sendTo (id: string, frame: Uint8Array, lane: Lane = 'data', dial = false): Promise<void> {
+    if (this.#wire.trySend(id, frame, lane)) return
     let peer: PeerId
     try {
       peer = peerIdFromString(id)
@@ -676,6 +732,7 @@ export class ShoalNode {
     if (reason === 'lost') this.#wire.close(id)
     this.#acks.forget(id)
     this.#pending.drop(id)
+    this.#requests.peerGone(id)
     const peer = this.#table.remove(id, Date.now() + TOMBSTONE_MS)
     if (peer != null) this.#hub.emit({ type: 'exit', peer, reason })
   }
@@ -707,6 +764,13 @@ export class ShoalNode {
       case 'suspect': this.#onSuspectFrame(id, frame.peer, frame.ver); break
       case 'dead': this.#onDeadFrame(id, frame.peer, frame.ver); break
       case 'digest': this.#onDigest(id, frame.count, frame.hash); break
+      case 'request': {
+        const { id: rid, service, payload } = frame
+        this.#deliver(id, () => { this.#requests.onRequest(id, rid, service, payload) })
+        break
+      }
+      case 'reply': this.#requests.onReply(id, frame.id, frame.payload); break
+      case 'reply-error': this.#requests.onReplyError(id, frame.id, frame.code, frame.message); break
     }
     // A peer we hold as dead is still talking to us: it may not know.
     if (frame.type !== 'bye' && !this.#table.has(id)) this.#tellDead(id)
@@ -760,10 +824,15 @@ export class ShoalNode {
     })
   }
 
+  /** A payload from the wire, within the size limit, decoded; throws DecodeError or MessageTooLargeError. */
+  #checkedPayload (payload: Uint8Array): Payload {
+    if (payload.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(payload.byteLength - 1, this.#opts.maxMessageSize)
+    return decodePayload(payload)
+  }
+
   #decode (from: string, payload: Uint8Array): Payload | undefined {
     try {
-      if (payload.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(payload.byteLength - 1, this.#opts.maxMessageSize)
-      return decodePayload(payload)
+      return this.#checkedPayload(payload)
     } catch (err: any) {
       this.#stats.malformedDropped++
       this.#log.error('dropping message from %s: %s', from, err.message)
@@ -776,6 +845,12 @@ export class ShoalNode {
     const peer = this.#table.info(from)
     if (peer != null) emit(peer)
     else this.#pending.hold(from, () => { emit(this.#table.info(from) as PeerInfo) })
+  }
+}
+
+function checkService (service: unknown): asserts service is string {
+  if (typeof service !== 'string' || service.length === 0 || new TextEncoder().encode(service).byteLength > LIMITS.serviceBytes) {
+    throw new InvalidArgumentError(`service must be a non-empty string of at most ${LIMITS.serviceBytes} bytes`)
   }
 }
 

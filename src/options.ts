@@ -33,6 +33,8 @@ export interface NodeOptions {
   maxPeers?: number
   /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
   sendTimeout?: number
+  /** Milliseconds a request waits for its reply unless the call says otherwise (default 10000). */
+  requestTimeout?: number
   /** Milliseconds join/leave wait for every peer to acknowledge the change (default 3000). */
   ackTimeout?: number
   /** Milliseconds between re-dials of bootstrap peers that are not connected (default 5000). */
@@ -68,6 +70,7 @@ export interface ResolvedOptions {
   maxMessageSize: number
   maxPeers: number
   sendTimeout: number
+  requestTimeout: number
   ackTimeout: number
   bootstrapInterval: number
   privateKey?: PrivateKey
@@ -78,7 +81,7 @@ export interface ResolvedOptions {
 }
 
 const CONFIG_KEYS = new Set(['name', 'headers', 'listen', 'mdns', 'bootstrap', 'groups', 'echo', 'maxMessageSize',
-  'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence'])
+  'maxPeers', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence'])
 
 /** Checks a parsed config file: only plain JSON options, no unknown keys (a typo should not pass silently). */
 export function checkConfigObject (value: unknown, source: string): NodeOptions {
@@ -108,6 +111,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
     maxPeers: o.maxPeers ?? 200,
     sendTimeout: o.sendTimeout ?? 5000,
+    requestTimeout: o.requestTimeout ?? 10_000,
     ackTimeout: o.ackTimeout ?? 3000,
     bootstrapInterval: o.bootstrapInterval ?? 5000,
     privateKey: o.privateKey,
@@ -129,7 +133,7 @@ function validate (o: ResolvedOptions): void {
   for (const key of ['listen', 'bootstrap', 'groups'] as const) {
     if (!Array.isArray(o[key]) || o[key].some(s => typeof s !== 'string')) fail(`${key} must be an array of strings`)
   }
-  for (const key of ['maxMessageSize', 'maxPeers', 'sendTimeout', 'ackTimeout', 'bootstrapInterval'] as const) {
+  for (const key of ['maxMessageSize', 'maxPeers', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval'] as const) {
     if (!Number.isFinite(o[key]) || o[key] <= 0) fail(`${key} must be a positive number`)
   }
   for (const [key, v] of Object.entries(o.presence)) {

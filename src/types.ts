@@ -42,6 +42,24 @@ export interface SendOptions {
   timeout?: number
 }
 
+export interface RequestOptions {
+  /** Abandon the request; it rejects with the signal's reason. */
+  signal?: AbortSignal
+  /** Milliseconds to wait for the reply (default: the node's `requestTimeout`). */
+  timeout?: number
+}
+
+/** What a request handler gets. */
+export interface IncomingRequest {
+  from: PeerInfo
+  data: Payload
+  /** Aborts when the requester leaves or is lost, or this node stops: the reply would go nowhere. */
+  signal: AbortSignal
+}
+
+/** Answers a request: the return value (or what its promise resolves to) is the reply. */
+export type RequestHandler = (req: IncomingRequest) => Payload | Promise<Payload>
+
 /** Counters for what the node did and dropped, so silent loss is visible. */
 export interface NodeStats {
   shoutsSent: number

@@ -54,6 +54,29 @@ test('every frame type round-trips', t => {
   for (const f of presence) t.deepEqual(decodeFrame(encodeFrame(f)), f)
 })
 
+test('request frames round-trip; malformed ones are DecodeErrors; long error messages are cut on a character boundary', t => {
+  const payload = encodePayload({ q: 1 })
+  const frames: Frame[] = [
+    { type: 'request', id: 1, service: 'files/has', payload },
+    { type: 'request', id: 2 ** 40, service: 'ü', payload: encodePayload('') },
+    { type: 'reply', id: 3, payload },
+    { type: 'reply-error', id: 4, code: 'no-handler', message: '' },
+    { type: 'reply-error', id: 5, code: 'failed', message: 'disk on fire' }
+  ]
+  for (const f of frames) t.deepEqual(decodeFrame(encodeFrame(f)), f)
+  const long = decodeFrame(encodeFrame({ type: 'reply-error', id: 6, code: 'failed', message: 'é'.repeat(2000) }))
+  t.is(long.type === 'reply-error' ? long.message : '', 'é'.repeat(512))
+  const bad = [
+    Uint8Array.of(20), // request without id
+    Uint8Array.of(20, 1, 0), // empty service name
+    Uint8Array.of(20, 1, 9, 97), // service longer than the frame
+    Uint8Array.of(20, 1, 2, 0xff, 0xfe), // service not UTF-8
+    Uint8Array.of(22, 1, 7), // unknown reply error code
+    Uint8Array.of(21) // reply without id
+  ]
+  for (const b of bad) t.throws(() => decodeFrame(b), { instanceOf: DecodeError })
+})
+
 test('presence frames with a missing or oversized peer id, or a malformed list of states, are DecodeErrors', t => {
   const entry = encodeFrame({ type: 'states', states: [{ id: 'p', signed }] }).subarray(2) // one entry, without type and count
   const bad = [

@@ -49,6 +49,10 @@ export type Frame =
   | { type: 'digest', count: number, hash: number }
   // Other peers' signed states: a newcomer passed on, a view handed to a newcomer or a peer whose digest differs.
   | { type: 'states', states: RelayedState[] }
+  // Request/reply: `id` is the requester's correlation id, unique among its requests in flight.
+  | { type: 'request', id: number, service: string, payload: Uint8Array }
+  | { type: 'reply', id: number, payload: Uint8Array }
+  | { type: 'reply-error', id: number, code: ReplyErrorCode, message: string }
 
 const STATE = 1
 const ACK = 2
@@ -64,6 +68,13 @@ const SUSPECT = 11
 const DEAD = 12
 const DIGEST = 13
 const STATES = 15
+const REQUEST = 20
+const REPLY = 21
+const REPLY_ERROR = 22
+
+/** Why a request got no reply: the service has no handler there, or the handler failed. */
+export type ReplyErrorCode = 'no-handler' | 'failed'
+const REPLY_ERROR_CODES: ReplyErrorCode[] = ['no-handler', 'failed']
 
 // Bounds on what a peer may claim about itself; generous for real use, tight enough that a
 // hostile hello cannot make every node hold megabytes.
@@ -76,6 +87,8 @@ export const LIMITS = {
   addrs: 64,
   peers: 4096,
   peerIdBytes: 128,
+  serviceBytes: 255,
+  errorMessageBytes: 1024,
   // RSA-4096 signatures are 512 bytes; Ed25519 ones 64.
   sigBytes: 512
 }
@@ -98,6 +111,15 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'dead': return withType(DEAD, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
     case 'states': return withType(STATES, encodeStates(frame.states))
+    case 'request': {
+      const service = enc.encode(frame.service)
+      return withType(REQUEST, concat(concat(varint.encode(frame.id), varint.encode(service.byteLength)), concat(service, frame.payload)))
+    }
+    case 'reply': return withType(REPLY, concat(varint.encode(frame.id), frame.payload))
+    case 'reply-error': {
+      const code = varint.encode(REPLY_ERROR_CODES.indexOf(frame.code))
+      return withType(REPLY_ERROR, concat(concat(varint.encode(frame.id), code), enc.encode(truncate(frame.message, LIMITS.errorMessageBytes))))
+    }
   }
 }
 
@@ -127,6 +149,25 @@ export function decodeFrame (buf: Uint8Array): Frame {
       return { type: 'digest', count: count.value, hash: readVarint(body, count.next).value }
     }
     case STATES: return { type: 'states', states: decodeStates(body) }
+    case REQUEST: {
+      const id = readVarint(body, 0)
+      const len = readVarint(body, id.next)
+      const end = len.next + len.value
+      if (len.value === 0 || len.value > LIMITS.serviceBytes || end > body.byteLength) throw new DecodeError('bad service name in request')
+      return { type: 'request', id: id.value, service: decodeText(body.subarray(len.next, end)), payload: body.subarray(end) }
+    }
+    case REPLY: {
+      const id = readVarint(body, 0)
+      return { type: 'reply', id: id.value, payload: body.subarray(id.next) }
+    }
+    case REPLY_ERROR: {
+      const id = readVarint(body, 0)
+      const code = readVarint(body, id.next)
+      const message = body.subarray(code.next)
+      if (code.value >= REPLY_ERROR_CODES.length) throw new DecodeError(`unknown reply error code ${code.value}`)
+      if (message.byteLength > LIMITS.errorMessageBytes) throw new DecodeError('reply error message too long')
+      return { type: 'reply-error', id: id.value, code: REPLY_ERROR_CODES[code.value], message: decodeText(message) }
+    }
     default: throw new DecodeError(`unknown frame type ${buf[0]}`)
   }
 }
@@ -156,6 +197,14 @@ function withType (type: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(body.byteLength + 1)
   out[0] = type
   out.set(body, 1)
+  return out
+}
+
+/** `text` cut to at most `maxBytes` of UTF-8, on a character boundary. */
+function truncate (text: string, maxBytes: number): string {
+  if (enc.encode(text).byteLength <= maxBytes) return text
+  let out = text.slice(0, maxBytes)
+  while (enc.encode(out).byteLength > maxBytes) out = out.slice(0, -1)
   return out
 }
 

@@ -36,6 +36,8 @@ export type Lane = 'data' | 'control'
  */
 export class Wire {
   private readonly outbound = new Map<string, Promise<Stream>>()
+  // The streams of `outbound` that are open, for trySend.
+  private readonly ready = new Map<string, Stream>()
   private readonly inbound = new Map<Stream, { peer: string, done: Promise<void> }>()
   private stopping = false
 
@@ -46,6 +48,18 @@ export class Wire {
       maxInboundStreams: 8,
       maxOutboundStreams: 8
     })
+  }
+
+  /**
+   * Queues one frame at once if `peer`'s stream for `lane` is open and has room, and says whether
+   * it did. The common case of every send, without the timers, signals and promise turns that
+   * opening a stream or waiting for room need: a request's round trip is a few of these.
+   */
+  trySend (peer: string, frame: Uint8Array, lane: Lane = 'data'): boolean {
+    const stream = this.ready.get(`${peer}/${lane}`)
+    if (stream == null || stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return false
+    stream.send(lp.encode.single(frame))
+    return true
   }
 
   /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
@@ -85,6 +99,7 @@ export class Wire {
       const key = `${peer}/${lane}`
       const p = this.outbound.get(key)
       this.outbound.delete(key)
+      this.ready.delete(key)
       p?.then(s => { s.abort(new Error('peer closed')) }, () => {})
     }
   }
@@ -114,6 +129,7 @@ export class Wire {
       if (r.status === 'fulfilled') await r.value.close({ signal: grace() }).catch(err => { r.value.abort(err) })
     }))
     this.outbound.clear()
+    this.ready.clear()
     for (const s of this.inbound.keys()) s.abort(new Error('node stopped'))
     this.inbound.clear()
   }
@@ -131,6 +147,7 @@ export class Wire {
       const opening = p
       this.outbound.set(key, opening)
       opening.then(stream => {
+        if (this.outbound.get(key) === opening) this.ready.set(key, stream)
         stream.addEventListener('close', () => { this.forget(key, stream) })
       }, err => {
         if (this.outbound.get(key) === opening) this.outbound.delete(key)
@@ -151,6 +168,7 @@ export class Wire {
   }
 
   private forget (key: string, stream: Stream): void {
+    if (this.ready.get(key) === stream) this.ready.delete(key)
     const p = this.outbound.get(key)
     if (p == null) return
     void p.then(s => { if (s === stream && this.outbound.get(key) === p) this.outbound.delete(key) }, () => {})

@@ -1,0 +1,159 @@
+// npm run bench:patterns: request/reply between two processes on TCP loopback, against a raw
+// node:net request/reply on the same payloads, measured in the same run.
+//
+//   node dist/sim/bench/patterns.js [--sizes 64,1024] [--count 3000] [--seconds 3] [--inflight 64]
+//                                   [--json out/bench-patterns.json]
+//
+// Latency: one request at a time (round trip p50/p90/p99). Throughput: `--inflight` requests
+// kept in flight for `--seconds`. The server runs in a child process, as a real peer would.
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { connect, createServer, type Socket } from 'node:net'
+import { dirname, resolve as resolvePath } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { cpus } from 'node:os'
+import { createNode, type ShoalNode } from '../../src/index.js'
+import { distribution, ms, type Distribution } from '../stats.js'
+
+const SELF = fileURLToPath(import.meta.url)
+
+interface Result { rtt: Distribution, perSecond: number }
+
+/** One request/reply round trip, however it is carried. */
+type Ask = (payload: Uint8Array) => Promise<unknown>
+
+async function measure (ask: Ask, payload: Uint8Array, count: number, seconds: number, inflight: number): Promise<Result> {
+  for (let i = 0; i < 200; i++) await ask(payload) // warm up the JIT and the buffers
+  const rtts: number[] = []
+  for (let i = 0; i < count; i++) {
+    const t0 = process.hrtime.bigint()
+    await ask(payload)
+    rtts.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  let done = 0
+  const end = Date.now() + seconds * 1000
+  await Promise.all(Array.from({ length: inflight }, async () => {
+    while (Date.now() < end) { await ask(payload); done++ }
+  }))
+  return { rtt: distribution(rtts), perSecond: done / seconds }
+}
+
+// --- raw node:net: 4-byte length prefix, the server echoes each frame ---
+
+function netServer (): void {
+  const server = createServer(socket => {
+    socket.setNoDelay(true)
+    let buf = Buffer.alloc(0)
+    socket.on('data', chunk => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0)
+        socket.write(buf.subarray(0, 4 + len))
+        buf = buf.subarray(4 + len)
+      }
+    })
+  })
+  server.listen(0, '127.0.0.1', () => { process.send?.({ port: (server.address() as any).port }) })
+}
+
+/** A raw client that matches replies to requests in order (one connection, FIFO, like pipelining). */
+async function netClient (port: number): Promise<{ ask: Ask, close: () => void }> {
+  const socket: Socket = await new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => { resolve(s) })
+    s.on('error', reject)
+  })
+  socket.setNoDelay(true)
+  const waiting: Array<() => void> = []
+  let buf = Buffer.alloc(0)
+  socket.on('data', chunk => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      buf = buf.subarray(4 + buf.readUInt32BE(0))
+      waiting.shift()?.()
+    }
+  })
+  const ask: Ask = async payload => {
+    const frame = Buffer.alloc(4 + payload.byteLength)
+    frame.writeUInt32BE(payload.byteLength, 0)
+    frame.set(payload, 4)
+    await new Promise<void>(resolve => { waiting.push(resolve); socket.write(frame) })
+  }
+  return { ask, close: () => { socket.destroy() } }
+}
+
+// --- Shoal: a node in the child answers 'echo' ---
+
+async function shoalServer (): Promise<void> {
+  const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, name: 'server' })
+  node.handle('echo', ({ data }) => data)
+  process.send?.({ addresses: node.addresses() })
+  process.on('message', () => { void node.stop().then(() => process.exit(0)) })
+}
+
+async function child<T> (mode: string): Promise<{ proc: ChildProcess, hello: T }> {
+  const proc = fork(SELF, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const hello = await new Promise<T>(resolve => proc.once('message', m => { resolve(m as T) }))
+  return { proc, hello }
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string', default: '64,1024' },
+      count: { type: 'string', default: '3000' },
+      seconds: { type: 'string', default: '3' },
+      inflight: { type: 'string', default: '64' },
+      json: { type: 'string', default: 'out/bench-patterns.json' }
+    }
+  })
+  const sizes = values.sizes.split(',').map(Number)
+  const [count, seconds, inflight] = [Number(values.count), Number(values.seconds), Number(values.inflight)]
+
+  const net = await child<{ port: number }>('net-server')
+  const raw = await netClient(net.hello.port)
+  const shoal = await child<{ addresses: string[] }>('shoal-server')
+  const client: ShoalNode = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, name: 'client', bootstrap: shoal.hello.addresses })
+  while (client.peers().length === 0) await new Promise(resolve => setTimeout(resolve, 20))
+  const server = client.peers()[0].id
+
+  const rows: Array<{ size: number, net: Result, shoal: Result }> = []
+  for (const size of sizes) {
+    const payload = new Uint8Array(size).fill(7)
+    const netResult = await measure(raw.ask, payload, count, seconds, inflight)
+    const shoalResult = await measure(async p => await client.request(server, 'echo', p), payload, count, seconds, inflight)
+    rows.push({ size, net: netResult, shoal: shoalResult })
+  }
+
+  console.log(`\nShoal request/reply vs raw node:net request/reply (TCP loopback, 2 processes, ${cpus().length} CPUs, Node ${process.version})\n`)
+  const lines = [['payload', 'round trip p50 / p90 / p99 (ms)', 'raw net p50 / p99 (ms)', 'p50 ratio', `req/s (${inflight} in flight)`, 'raw net req/s', 'ratio']]
+  for (const r of rows) {
+    lines.push([
+      `${r.size} B`,
+      `${ms(r.shoal.rtt.p50)} / ${ms(r.shoal.rtt.p90)} / ${ms(r.shoal.rtt.p99)}`,
+      `${ms(r.net.rtt.p50)} / ${ms(r.net.rtt.p99)}`,
+      `${(r.shoal.rtt.p50 / r.net.rtt.p50).toFixed(1)}x`,
+      r.shoal.perSecond.toFixed(0),
+      r.net.perSecond.toFixed(0),
+      `${(r.shoal.perSecond / r.net.perSecond * 100).toFixed(0)}%`
+    ])
+  }
+  const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
+  console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
+  console.log('\nTarget: p50 round trip no worse than Zyre (C) measured here, 0.14-0.26 ms.')
+
+  const path = resolvePath(values.json)
+  await mkdir(dirname(path), { recursive: true })
+  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows }, null, 2))
+  console.log(`(JSON: ${path})`)
+
+  raw.close()
+  net.proc.kill()
+  shoal.proc.send('stop')
+  await client.stop()
+}
+
+const mode = process.argv[2]
+if (mode === 'net-server') netServer()
+else if (mode === 'shoal-server') void shoalServer()
+else main().catch(err => { console.error(err); process.exit(1) })
