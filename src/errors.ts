@@ -87,3 +87,10 @@ export class RemoteError extends ShoalError {
     super(`"${service}" failed at ${peerId}: ${remoteMessage}`, 'ERR_REMOTE')
   }
 }
+
+/** A scatter-gather got fewer replies than its `min`; `result` holds what it did get. */
+export class NotEnoughRepliesError extends ShoalError {
+  constructor (readonly result: { replies: unknown[], noHandler: unknown[], missing: unknown[] }, readonly min: number) {
+    super(`gathered ${result.replies.length} replies, fewer than the ${min} required`, 'ERR_NOT_ENOUGH_REPLIES')
+  }
+}

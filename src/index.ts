@@ -5,8 +5,8 @@ export type { ShoalNode } from './node.js'
 export type { NodeOptions, MdnsOptions } from './options.js'
 export type { PresenceProfile, PresenceTuning } from './presence/profile.js'
 export type { EventsOptions } from './emitter.js'
-export type { PeerInfo, Liveness, ShoalEvent, ShoalEventType, EventOf, ExitReason, SendOptions, NodeStats, Payload, JsonValue, RequestOptions, RequestHandler, IncomingRequest } from './types.js'
+export type { PeerInfo, Liveness, ShoalEvent, ShoalEventType, EventOf, ExitReason, SendOptions, NodeStats, Payload, JsonValue, RequestOptions, RequestHandler, IncomingRequest, GatherOptions, GatherItem, GatherResult } from './types.js'
 export {
   ShoalError, PeerNotFoundError, PeerUnreachableError, MessageTooLargeError, InvalidArgumentError,
-  NodeStoppedError, ConfigError, DecodeError, RequestTimeoutError, PeerLostError, NoHandlerError, RemoteError
+  NodeStoppedError, ConfigError, DecodeError, RequestTimeoutError, PeerLostError, NoHandlerError, RemoteError, NotEnoughRepliesError
 } from './errors.js'

@@ -5,6 +5,7 @@ import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type Peer
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Requests } from './direct/requests.js'
+import { gather, scatter } from './direct/gather.js'
 import { Dialer } from './discovery/dialer.js'
 import { Groups } from './groups/groups.js'
 import type { GossipSub } from './groups/pubsub.js'
@@ -22,9 +23,9 @@ import type { Lane } from './direct/wire.js'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
 import {
-  InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError
+  InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError, NotEnoughRepliesError
 } from './errors.js'
-import type { EventOf, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
+import type { EventOf, GatherItem, GatherOptions, GatherResult, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
 
@@ -339,13 +340,50 @@ export class ShoalNode {
     checkService(service)
     const payload = this.#encode(data)
     if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
-    const timeout = options.timeout ?? this.#opts.requestTimeout
+    return await this.#ask(peerId, service, payload, this.#timeout(options.timeout), options.signal)
+  }
+
+  /**
+   * Scatter-gather: asks `service` of every other member of `group` at once and resolves with
+   * the replies, the members that do not handle it, and those that failed or did not answer
+   * within `timeout`. Resolves early once `max` replies are in; rejects with
+   * NotEnoughRepliesError if fewer than `min` came.
+   */
+  async gather (group: string, service: string, data: Payload, options: GatherOptions = {}): Promise<GatherResult> {
+    const [targets, ask, max] = this.#scatterArgs(group, service, data, options)
+    const result = await gather(targets, ask, max, options.signal)
+    if (result.replies.length < (options.min ?? 0)) throw new NotEnoughRepliesError(result, options.min as number)
+    return result
+  }
+
+  /** As `gather`, but yields each member's answer as it arrives. Breaking out of the loop abandons the rest. */
+  gatherEach (group: string, service: string, data: Payload, options: Omit<GatherOptions, 'min'> = {}): AsyncGenerator<GatherItem> {
+    return scatter(...this.#scatterArgs(group, service, data, options), options.signal)
+  }
+
+  #scatterArgs (group: string, service: string, data: Payload, options: GatherOptions): [PeerInfo[], (peer: PeerInfo, signal: AbortSignal) => Promise<Payload>, number] {
+    this.#checkRunning()
+    checkGroup(group)
+    checkService(service)
+    const payload = this.#encode(data)
+    const timeout = this.#timeout(options.timeout)
+    const max = options.max ?? Infinity
+    if (!(max > 0) || (options.min != null && !(options.min >= 0))) throw new InvalidArgumentError('min must be at least 0 and max more than 0')
+    return [this.peersIn(group), async (peer, signal) => await this.#ask(peer.id, service, payload, timeout, signal), max]
+  }
+
+  #timeout (ms: number | undefined): number {
+    const timeout = ms ?? this.#opts.requestTimeout
     if (!(timeout > 0)) throw new InvalidArgumentError('timeout must be a positive number of milliseconds')
+    return timeout
+  }
+
+  async #ask (peerId: string, service: string, payload: Uint8Array, timeout: number, signal?: AbortSignal): Promise<Payload> {
     let reply: Uint8Array
     try {
-      reply = await this.#requests.request(peerId, service, payload, timeout, options.signal)
+      reply = await this.#requests.request(peerId, service, payload, timeout, signal)
     } catch (err: any) {
-      if (err instanceof ShoalError || options.signal?.aborted === true) throw err
+      if (err instanceof ShoalError || signal?.aborted === true) throw err
       throw new PeerUnreachableError(peerId, String(err?.message ?? err), { cause: err })
     }
     return this.#checkedPayload(reply)
@@ -747,6 +785,9 @@ export class ShoalNode {
       this.#log.error('dropping malformed frame from %s: %s', id, err.message)
       return
     }
+    // A stopping node waits only for the acknowledgements of its goodbye: anything else would
+    // start timers (probes, suspicions, lingering connections) that stop() already released.
+    if (this.#stopping != null && frame.type !== 'ack') return
     switch (frame.type) {
       case 'state': this.#onHello(id, frame.signed); break
       case 'states': void this.#onStates(frame.states); break

@@ -60,6 +60,31 @@ export interface IncomingRequest {
 /** Answers a request: the return value (or what its promise resolves to) is the reply. */
 export type RequestHandler = (req: IncomingRequest) => Payload | Promise<Payload>
 
+export interface GatherOptions {
+  /** Milliseconds each member has to reply (default: the node's `requestTimeout`). */
+  timeout?: number
+  /** Fewest replies acceptable: with fewer, the call rejects with NotEnoughRepliesError (default 0). */
+  min?: number
+  /** Stop once this many replies are in; the other requests are abandoned (default: no limit). */
+  max?: number
+  signal?: AbortSignal
+}
+
+/** One member's answer to a scatter-gather. */
+export type GatherItem =
+  | { type: 'reply', peer: PeerInfo, data: Payload }
+  /** The member does not handle the service (it said so at once). */
+  | { type: 'no-handler', peer: PeerInfo }
+  /** Its handler failed (RemoteError), it timed out (RequestTimeoutError), left or was lost, or could not be reached. */
+  | { type: 'failed', peer: PeerInfo, error: Error }
+
+export interface GatherResult {
+  replies: Array<{ peer: PeerInfo, data: Payload }>
+  noHandler: PeerInfo[]
+  /** Members that were asked and did not reply, with why. */
+  missing: Array<{ peer: PeerInfo, error: Error }>
+}
+
 /** Counters for what the node did and dropped, so silent loss is visible. */
 export interface NodeStats {
   shoutsSent: number

@@ -65,3 +65,17 @@ test('the README quick-start example runs and prints the conversation', async t 
     'alice: bob exited (left)'
   ])
 })
+
+test('the who-has example (scatter-gather, then a request) runs and prints its answers', async t => {
+  const { execFile } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const script = fileURLToPath(new URL('../examples/who-has.js', import.meta.url))
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [script, 'song.mp3'], { timeout: 20_000 }, (err, stdout) => { if (err != null) reject(err); else resolve(stdout) })
+  })
+  t.deepEqual(out.trim().split('\n'), [
+    'who has song.mp3: ana, cy',
+    'fetched song.mp3 from ana: la la la',
+    'asking ben for song.mp3: RemoteError: no song.mp3 here'
+  ])
+})

@@ -1,8 +1,9 @@
 import test from 'ava'
 import {
-  NodeStoppedError, NoHandlerError, PeerLostError, PeerNotFoundError, RemoteError, RequestTimeoutError, InvalidArgumentError
+  NodeStoppedError, NoHandlerError, PeerLostError, PeerNotFoundError, RemoteError, RequestTimeoutError, InvalidArgumentError,
+  NotEnoughRepliesError
 } from '../src/index.js'
-import { memoryOptions, tcpOptions, startMesh, sleep } from './helpers.js'
+import { memoryOptions, tcpOptions, startMesh, sleep, until } from './helpers.js'
 
 test('a request gets its handler\'s reply, for every kind of payload, and the handler sees who asked', async t => {
   const [a, b] = await startMesh(t, 2, i => memoryOptions({ name: `n${i}` }))
@@ -89,4 +90,37 @@ test('bad arguments reject with typed errors before anything is sent', async t =
   await t.throwsAsync(a.request(a.peers()[0].id, '', 1), { instanceOf: InvalidArgumentError })
   await t.throwsAsync(a.request(a.peers()[0].id, 'x', undefined as any), { instanceOf: InvalidArgumentError })
   t.throws(() => a.handle('x', 'not a function' as any), { instanceOf: InvalidArgumentError })
+})
+
+test('gather asks every other member of a group: replies, members without the handler, and failures are told apart', async t => {
+  const nodes = await startMesh(t, 6, i => memoryOptions({ name: `n${i}`, groups: i < 5 ? ['files'] : [] }))
+  const [asker, ...rest] = nodes
+  // n1-n3 serve; n3's handler fails; n4 is a member without the handler; n5 is not a member.
+  for (const n of rest.slice(0, 3)) n.handle('has', ({ data }) => { if (n.name === 'n3') throw new Error('broken disk'); return `${n.name} has ${String(data)}` })
+  rest[4].handle('has', () => 'not a member, never asked')
+  await until(() => asker.peersIn('files').length === 4, 5000)
+  const result = await asker.gather('files', 'has', 'x.txt', { timeout: 2000 })
+  t.deepEqual(result.replies.map(r => r.data).sort(), ['n1 has x.txt', 'n2 has x.txt'])
+  t.deepEqual(result.replies.map(r => r.peer.name).sort(), ['n1', 'n2'])
+  t.deepEqual(result.noHandler.map(p => p.name), ['n4'])
+  t.deepEqual(result.missing.map(m => m.peer.name), ['n3'])
+  t.true(result.missing[0].error instanceof RemoteError)
+
+  // max: stop at the first reply; min: too few replies is an error that still carries them.
+  t.is((await asker.gather('files', 'has', 'y', { max: 1 })).replies.length, 1)
+  const err = await t.throwsAsync(asker.gather('files', 'has', 'z', { min: 3 }), { instanceOf: NotEnoughRepliesError })
+  t.is((err as NotEnoughRepliesError).result.replies.length, 2)
+})
+
+test('gatherEach yields answers as they come, a slow member\'s after a fast one\'s, and a silent one times out', async t => {
+  const nodes = await startMesh(t, 4, i => memoryOptions({ name: `n${i}`, groups: ['g'] }))
+  const [asker, fast, slow, silent] = nodes
+  fast.handle('q', () => 'fast')
+  slow.handle('q', async () => { await sleep(300); return 'slow' })
+  silent.handle('q', async () => await new Promise(() => {}))
+  const seen: string[] = []
+  for await (const item of asker.gatherEach('g', 'q', null, { timeout: 1000 })) {
+    seen.push(item.type === 'reply' ? String(item.data) : `${item.type}:${item.peer.name}`)
+  }
+  t.deepEqual(seen, ['fast', 'slow', 'failed:n3'])
 })

@@ -2,10 +2,12 @@
 // node:net request/reply on the same payloads, measured in the same run.
 //
 //   node dist/sim/bench/patterns.js [--sizes 64,1024] [--count 3000] [--seconds 3] [--inflight 64]
-//                                   [--json out/bench-patterns.json]
+//                                   [--gather-peers 50] [--gathers 200] [--json out/bench-patterns.json]
 //
 // Latency: one request at a time (round trip p50/p90/p99). Throughput: `--inflight` requests
 // kept in flight for `--seconds`. The server runs in a child process, as a real peer would.
+// Scatter-gather: one node asks `--gather-peers` members of a group (hosted in another process)
+// and waits for every reply, `--gathers` times.
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { connect, createServer, type Socket } from 'node:net'
@@ -91,8 +93,24 @@ async function shoalServer (): Promise<void> {
   process.on('message', () => { void node.stop().then(() => process.exit(0)) })
 }
 
-async function child<T> (mode: string): Promise<{ proc: ChildProcess, hello: T }> {
-  const proc = fork(SELF, [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/** `count` nodes in group 'g' that answer 'echo', all reached through `bootstrap`. */
+async function gatherServers (count: number, bootstrap: string): Promise<void> {
+  const nodes: ShoalNode[] = []
+  for (let i = 0; i < count; i++) {
+    const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, name: `m${i}`, groups: ['g'], bootstrap: [bootstrap] })
+    node.handle('echo', ({ data }) => data)
+    nodes.push(node)
+  }
+  // Ready once every member sees every other and the client, over connections of its own: the
+  // handshakes of a forming mesh would otherwise be what gets measured.
+  const settled = (): boolean => nodes.every(n => n.peers().length >= count && n.libp2p.getConnections().length >= count)
+  while (!settled()) await new Promise(resolve => setTimeout(resolve, 200))
+  process.send?.({ started: count })
+  process.on('message', () => { void Promise.all(nodes.map(async n => { await n.stop() })).then(() => process.exit(0)) })
+}
+
+async function child<T> (mode: string, ...args: string[]): Promise<{ proc: ChildProcess, hello: T }> {
+  const proc = fork(SELF, [mode, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const hello = await new Promise<T>(resolve => proc.once('message', m => { resolve(m as T) }))
   return { proc, hello }
 }
@@ -104,6 +122,8 @@ async function main (): Promise<void> {
       count: { type: 'string', default: '3000' },
       seconds: { type: 'string', default: '3' },
       inflight: { type: 'string', default: '64' },
+      'gather-peers': { type: 'string', default: '50' },
+      gathers: { type: 'string', default: '200' },
       json: { type: 'string', default: 'out/bench-patterns.json' }
     }
   })
@@ -125,6 +145,22 @@ async function main (): Promise<void> {
     rows.push({ size, net: netResult, shoal: shoalResult })
   }
 
+  // Scatter-gather: the members connect to the client and to each other before it is timed.
+  const members = Number(values['gather-peers'])
+  const many = await child<{ started: number }>('gather-servers', String(members), client.addresses()[0])
+  const formed = Date.now()
+  while (client.peersIn('g').length < members) await new Promise(resolve => setTimeout(resolve, 100))
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  const rounds: number[] = []
+  let incomplete = 0
+  for (let i = 0; i < Number(values.gathers); i++) {
+    const t0 = process.hrtime.bigint()
+    const r = await client.gather('g', 'echo', new Uint8Array(64), { timeout: 5000 })
+    rounds.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    if (r.replies.length < members) incomplete++
+  }
+  const gatherRtt = distribution(rounds)
+
   console.log(`\nShoal request/reply vs raw node:net request/reply (TCP loopback, 2 processes, ${cpus().length} CPUs, Node ${process.version})\n`)
   const lines = [['payload', 'round trip p50 / p90 / p99 (ms)', 'raw net p50 / p99 (ms)', 'p50 ratio', `req/s (${inflight} in flight)`, 'raw net req/s', 'ratio']]
   for (const r of rows) {
@@ -141,19 +177,22 @@ async function main (): Promise<void> {
   const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
   console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
   console.log('\nTarget: p50 round trip no worse than Zyre (C) measured here, 0.14-0.26 ms.')
+  console.log(`\nScatter-gather to ${members} peers in another process (64 B, every reply awaited): p50 / p90 / p99 ${ms(gatherRtt.p50)} / ${ms(gatherRtt.p90)} / ${ms(gatherRtt.p99)} ms over ${rounds.length} rounds; ${incomplete} rounds short of a reply (group formed in ${ms(Date.now() - formed)} ms before timing)`)
 
   const path = resolvePath(values.json)
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows }, null, 2))
+  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows, gather: { members, rounds: gatherRtt, incomplete } }, null, 2))
   console.log(`(JSON: ${path})`)
 
   raw.close()
   net.proc.kill()
   shoal.proc.send('stop')
+  many.proc.send('stop')
   await client.stop()
 }
 
 const mode = process.argv[2]
 if (mode === 'net-server') netServer()
 else if (mode === 'shoal-server') void shoalServer()
+else if (mode === 'gather-servers') void gatherServers(Number(process.argv[3]), process.argv[4])
 else main().catch(err => { console.error(err); process.exit(1) })

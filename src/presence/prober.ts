@@ -86,6 +86,7 @@ export class Prober {
 
   /** Handles a probe frame from `from`. */
   receive (from: string, frame: ProbeFrame): void {
+    if (!this.running) return
     switch (frame.type) {
       case 'ping': this.init.send(from, { type: 'pong', seq: frame.seq }); break
       case 'pong': this.onPong(frame.seq); break
