@@ -56,6 +56,15 @@ const JOIN_GRACE_MS = 3000
 const LINGER_MS = 10_000
 // Dials to peers learnt from a relay wait this long (plus up to as much again, spread at random).
 const RELAY_DIAL_DELAY_MS = 200
+// How long the higher id of a new pair waits for the lower to dial before dialling itself. Under
+// load a handshake takes over a second; a shorter wait made both dial, and pruning the duplicate
+// could lose what was already written on it (gossip, a shout's direct copy).
+const TIE_BREAK_MS = 3000
+// How long a shout's direct copy to a member may wait for a connection or room on its stream.
+const SHOUT_COPY_TIMEOUT_MS = 30_000
+// A connection open this long is past duplicate pruning and gossipsub's stream set-up; before
+// that, a shout also goes to the member directly (the receiver drops the second copy).
+const SETTLED_CONNECTION_MS = 5000
 // How many random peers a node tells of a peer whose connection died (see #declareLost).
 const DEAD_FANOUT = 3
 // Signed states are handed over in frames of about this size at most.
@@ -138,6 +147,7 @@ export class ShoalNode {
       openTimeout: opts.sendTimeout,
       onFrame: (from, bytes) => { this.#onFrame(from, bytes) },
       onReject: () => { this.#stats.malformedDropped++ },
+      connect: async (peer, signal) => { await this.#dialer.connect(peer, signal) },
       onNotShoal: (peer) => {
         this.#log('%p does not speak shoal; closing', peer)
         void libp2p.hangUp(peer).catch(() => {})
@@ -156,7 +166,15 @@ export class ShoalNode {
       pubsub: libp2p.services.pubsub,
       log: logger('shoal:groups'),
       stats: this.#stats,
-      sendDirect: async (peer, frame) => { await this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(opts.sendTimeout)) },
+      sendDirect: (peer, frame) => {
+        if (this.#wire.trySend(peer, frame)) return { queued: Promise.resolve(), sent: Promise.resolve() }
+        // Not connected yet, or the stream is full: the shout need not wait, but the copy does,
+        // longer than a whisper would, since a connection on a busy machine can take seconds.
+        const sent = this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(SHOUT_COPY_TIMEOUT_MS))
+        const queued = this.#wire.hasConnection(peer) ? sent : Promise.resolve()
+        return { queued, sent }
+      },
+      unsure: peer => this.#newlyConnected(peer),
       onShout: (from, shout) => { this.#onShout(from, shout) }
     })
     this.#prober = new Prober({
@@ -180,7 +198,7 @@ export class ShoalNode {
       maxPeers: opts.maxPeers,
       bootstrap: opts.bootstrap.map(a => multiaddr(a)),
       bootstrapInterval: opts.bootstrapInterval,
-      tieBreakDelay: 1000
+      tieBreakDelay: TIE_BREAK_MS
     })
   }
 
@@ -486,10 +504,10 @@ export class ShoalNode {
   }
 
   /** Sends a presence frame, counted in stats so its cost per node can be measured. */
-  #sendPresence (id: string, frame: Frame, lane: Lane): void {
+  #sendPresence (id: string, frame: Frame, lane: Lane, dial = false): void {
     const bytes = encodeFrame(frame)
     this.#count(bytes, 1)
-    void this.#sendTo(id, bytes, lane)
+    void this.#sendTo(id, bytes, lane, dial)
   }
 
   #count (frame: Uint8Array, copies: number): void {
@@ -541,6 +559,12 @@ export class ShoalNode {
     const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
     const now = Date.now()
     return this.#table.ids().filter(id => connected.has(id) || now - (this.#table.since(id) ?? now) > JOIN_GRACE_MS)
+  }
+
+  /** No connection to `peer` has been open for long (see Groups' `unsure`). */
+  #newlyConnected (peer: string): boolean {
+    const now = Date.now()
+    return !this.#libp2p.getConnections(peerIdFromString(peer)).some(c => c.status === 'open' && now - c.timeline.open > SETTLED_CONNECTION_MS)
   }
 
   /** A report about `peer` at version `ver` when we already hold a newer version of it. */
@@ -627,7 +651,9 @@ export class ShoalNode {
     const now = Date.now()
     if (ver == null || now - (this.#deathNoticed.get(peer) ?? 0) < this.#opts.presence.syncInterval) return
     this.#deathNoticed.set(peer, now)
-    this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control')
+    // The one presence frame that may dial: after a partition heals, a peer others vouch for may
+    // have no connection to us, and it alone can end its exile (by refuting). Rate-limited above.
+    this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control', true)
   }
 
   #onDeadFrame (from: string, peer: string, ver: number): void {

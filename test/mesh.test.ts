@@ -205,8 +205,9 @@ test('a listener that throws does not stop other listeners or the node', async t
   const got = next(b, 'shout')
   await a.shout('g', 'x')
   t.is((await got).data, 'x')
+  const again = next(b, 'shout')
   await a.shout('g', 'y')
-  t.is((await next(b, 'shout')).data, 'y')
+  t.is((await again).data, 'y')
   t.true(reported.length >= 1)
 })
 

@@ -16,6 +16,8 @@ export interface WireInit {
   onFrame: (from: PeerId, frame: Uint8Array) => void
   /** Called when a peer's stream is reset for breaking the framing rules (e.g. an oversized frame). */
   onReject?: (from: PeerId, err: Error) => void
+  /** Resolves once a connection to `peer` is open, dialling if it must (see Dialer.connect). */
+  connect: (peer: PeerId, signal: AbortSignal) => Promise<void>
   /** Called when a peer does not speak Shoal (stream negotiation failed). */
   onNotShoal?: (peer: PeerId) => void
 }
@@ -65,21 +67,22 @@ export class Wire {
   /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
   async send (peer: PeerId, frame: Uint8Array, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
     const key = `${peer.toString()}/${lane}`
-    let stream: Stream
-    try {
-      stream = await this.open(peer, key, signal)
-    } catch (err) {
-      // Both sides dialled at once (each just heard of the other) and the duplicate our stream was
-      // opening on got pruned: the connection that is kept is there now, so try once more on it.
-      if (signal?.aborted === true || this.keeper(peer) == null) throw err
-      stream = await this.open(peer, key, signal)
+    // One retry, on a fresh stream over the connection that is kept: when both sides dialled at
+    // once (each just heard of the other), the duplicate our stream was on gets pruned, while it
+    // opens or between our last look at it and the write.
+    for (let attempt = 1; ; attempt++) {
+      let stream: Stream | undefined
+      try {
+        stream = await this.open(peer, key, signal)
+        if (stream.writeStatus !== 'writable') throw new Error('stream closed')
+        await drained(stream, signal)
+        stream.send(lp.encode.single(frame))
+        return
+      } catch (err) {
+        if (stream != null) this.drop(key, stream)
+        if (attempt > 1 || signal?.aborted === true || this.keeper(peer) == null) throw err
+      }
     }
-    if (stream.writeStatus !== 'writable') {
-      this.forget(key, stream)
-      stream = await this.open(peer, key, signal)
-    }
-    await drained(stream, signal)
-    stream.send(lp.encode.single(frame))
   }
 
   /**
@@ -91,6 +94,11 @@ export class Wire {
   async sendConnected (peer: PeerId, frame: Uint8Array, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
     if (this.keeper(peer) == null) throw new NotConnectedError(peer.toString())
     await this.send(peer, frame, signal, lane)
+  }
+
+  /** Whether an open connection to `peer` exists (sending to it needs no dial). */
+  hasConnection (peer: string): boolean {
+    return this.init.libp2p.getConnections().some(c => c.status === 'open' && c.remotePeer.toString() === peer)
   }
 
   /** Drops the cached streams to `peer` (it is gone or misbehaved). */
@@ -142,8 +150,12 @@ export class Wire {
     if (p == null) {
       // The dial is shared by concurrent senders, so it has its own timeout, not the caller's signal.
       const options = { signal: AbortSignal.timeout(this.init.openTimeout) }
-      const conn = this.keeper(peer)
-      p = conn != null ? conn.newStream(WIRE_PROTOCOL, options) : this.init.libp2p.dialProtocol(peer, WIRE_PROTOCOL, options)
+      p = (async () => {
+        if (this.keeper(peer) == null) await this.init.connect(peer, options.signal)
+        const conn = this.keeper(peer)
+        if (conn == null) throw new NotConnectedError(peer.toString())
+        return await conn.newStream(WIRE_PROTOCOL, options)
+      })()
       const opening = p
       this.outbound.set(key, opening)
       opening.then(stream => {
@@ -165,6 +177,13 @@ export class Wire {
     const conns = this.init.libp2p.getConnections(peer).filter(c => c.status === 'open')
     const weAreLower = this.init.libp2p.peerId.toString() < peer.toString()
     return conns.find(c => c.direction === (weAreLower ? 'outbound' : 'inbound')) ?? conns[0]
+  }
+
+  /** Forgets `stream` as the one for `key` at once, so the next open makes a new one. */
+  private drop (key: string, stream: Stream): void {
+    if (this.ready.get(key) !== stream) return
+    this.ready.delete(key)
+    this.outbound.delete(key)
   }
 
   private forget (key: string, stream: Stream): void {

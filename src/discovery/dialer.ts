@@ -33,6 +33,8 @@ export interface DialerInit {
 export class Dialer {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private readonly dialing = new Set<string>()
+  // Dials made for traffic waiting on a connection (see connect), shared by all who wait.
+  private readonly connecting = new Map<string, Promise<void>>()
   private readonly bootstrapPeers = new Map<string, string>() // address -> peer id last reached there
   private stopped = false
   private readonly self: string
@@ -77,6 +79,24 @@ export class Dialer {
       }
       this.tieBreak(id, addrs, delay)
     }
+  }
+
+  /**
+   * Resolves once a connection to `peer` is open, for traffic that needs one now (a whisper, a
+   * shout's direct copy, a request): it dials at once, whatever the tie-break says, since waiting
+   * for the other side held such traffic past its timeout on a busy machine. A dial already made
+   * for waiting traffic is shared.
+   */
+  async connect (peer: PeerId, signal?: AbortSignal): Promise<void> {
+    const { libp2p } = this.init
+    if (libp2p.getConnections(peer).some(c => c.status === 'open')) return
+    const key = peer.toString()
+    let dialing = this.connecting.get(key)
+    if (dialing == null) {
+      dialing = libp2p.dial(peer, { signal }).then(() => {}).finally(() => { this.connecting.delete(key) })
+      this.connecting.set(key, dialing)
+    }
+    await dialing
   }
 
   private readonly onDiscovery = (evt: CustomEvent<Libp2pPeerInfo>): void => {

@@ -9,8 +9,17 @@ export interface GroupsInit {
   pubsub: GossipSub
   log: Logger
   stats: NodeStats
-  /** Sends a frame straight to a peer over its wire stream. */
-  sendDirect: (peer: string, frame: Uint8Array) => Promise<void>
+  /**
+   * Sends a frame straight to a peer over its wire stream. Resolves once queued on an open
+   * stream (`queued`); `sent` settles when the frame went out or was given up on.
+   */
+  sendDirect: (peer: string, frame: Uint8Array) => { queued: Promise<void>, sent: Promise<void> }
+  /**
+   * Whether gossipsub's word that it sent to `peer` may not be kept: gossipsub counts a message
+   * as sent once queued on its stream, and the streams of a connection that was only just made
+   * (or is about to be pruned as a duplicate) can close with the message still queued.
+   */
+  unsure: (peer: string) => boolean
   /** A shout that passed decoding and de-duplication, from an authenticated sender. */
   onShout: (from: string, shout: ShoutEnvelope) => void
 }
@@ -19,8 +28,8 @@ const TOPIC_PREFIX = 'shoal/1/group/'
 
 /**
  * Group traffic: shouts go out on gossipsub, and every member that the membership view knows
- * of but gossipsub did not send to (its mesh still forming, its subscription not yet heard)
- * gets the same envelope directly. Receivers drop the second copy by (sender, seq), so each
+ * of but gossipsub did not send to (its mesh still forming, its subscription not yet heard), or
+ * sent to over a connection too new to trust, gets the same envelope directly. Receivers drop the second copy by (sender, seq), so each
  * member sees each shout exactly once.
  */
 export class Groups {
@@ -45,15 +54,19 @@ export class Groups {
     const { recipients } = await this.init.pubsub.publish(TOPIC_PREFIX + group, bytes)
     this.init.stats.shoutsSent++
     const covered = new Set(recipients.map(p => p.toString()))
-    const missing = members.filter(id => !covered.has(id))
+    const missing = members.filter(id => !covered.has(id) || this.init.unsure(id))
     if (missing.length === 0) return
     const frame = encodeFrame({ type: 'shout', shout: envelope })
     this.init.stats.shoutFallbacks += missing.length
+    // Resolves once every copy is queued on an open stream; a member still being connected to
+    // (it entered through a relay a moment ago) gets its copy once the connection is up.
     await Promise.all(missing.map(async id => {
-      await this.init.sendDirect(id, frame).catch((err: Error) => {
+      const { queued, sent } = this.init.sendDirect(id, frame)
+      sent.catch((err: Error) => {
         // The member is going away; presence will report it. Nothing else to deliver to.
         this.init.log('direct shout to %s failed: %s', id, err.message)
       })
+      await queued.catch(() => {})
     }))
   }
 
