@@ -7,11 +7,13 @@ const client = await createNode({ name: 'client', listen: ['/memory/kv-client'],
 
 const store = new Map<string, string>([['colour', 'teal']])
 server.handle('kv.get', req => {
-  const key = req.data
+  const key = req.data // typed: string, checked by validate below
   // What a handler throws reaches the client as a RemoteError with the message.
-  if (typeof key !== 'string') throw new Error('invalid request: key must be a string')
   if (!store.has(key)) throw new Error(`no such key: ${key}`)
   return store.get(key) as string
+}, {
+  // Invalid input never reaches the handler: the client gets a RemoteError instead.
+  validate: (v: unknown): string => { if (typeof v !== 'string') throw new Error('key must be a string'); return v }
 })
 
 await new Promise<void>(resolve => { client.on('enter', () => { resolve() }) })

@@ -7,6 +7,7 @@ export type { PresenceProfile, PresenceTuning } from './presence/profile.js'
 export type { EventsOptions } from './emitter.js'
 export type { Job, ConsumeOptions, EnqueueOptions } from './patterns/work-queue.js'
 export type { ShoutFilter } from './patterns/filter.js'
+export type { HandleOptions } from './patterns/typed.js'
 export type { PeerInfo, Liveness, ShoalEvent, ShoalEventType, EventOf, ExitReason, SendOptions, NodeStats, Payload, JsonValue, RequestOptions, RequestHandler, IncomingRequest, GatherOptions, GatherItem, GatherResult } from './types.js'
 export {
   ShoalError, PeerNotFoundError, PeerUnreachableError, MessageTooLargeError, InvalidArgumentError,

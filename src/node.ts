@@ -8,6 +8,7 @@ import { Requests } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
 import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, type Job } from './patterns/work-queue.js'
 import { SureWhisper } from './patterns/sure-whisper.js'
+import { validator, type HandleOptions } from './patterns/typed.js'
 import { accepts, checkFilter, checkMessageHeaders, splitHeaders, withHeaders, type ShoutFilter } from './patterns/filter.js'
 import { Dialer } from './discovery/dialer.js'
 import { Groups } from './groups/groups.js'
@@ -358,13 +359,14 @@ export class ShoalNode {
    * Answers requests for `service` from any peer with `handler`'s return value (or the value its
    * promise resolves to). A handler that throws or rejects sends the requester a RemoteError
    * with its message. Replaces an earlier handler for the same service; returns a function that
-   * removes this one.
+   * removes this one. With `validate`, the handler only ever sees what it returned (see typed.ts).
    */
-  handle (service: string, handler: RequestHandler): () => void {
+  handle<T = Payload>(service: string, handler: RequestHandler<T>, options: HandleOptions<T> = {}): () => void {
     this.#checkRunning()
     checkService(service)
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
-    return this.#requests.handle(service, async req => await handler({ ...req, from: this.#table.info(req.from) as PeerInfo }))
+    const check = validator(options.validate)
+    return this.#requests.handle(service, async req => await handler({ ...req, data: check(req.data), from: this.#table.info(req.from) as PeerInfo }))
   }
 
   /**

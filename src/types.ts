@@ -57,16 +57,16 @@ export interface RequestOptions {
   timeout?: number
 }
 
-/** What a request handler gets. */
-export interface IncomingRequest {
+/** What a request handler gets; `T` is what the service's `validate` returns (default: any payload). */
+export interface IncomingRequest<T = Payload> {
   from: PeerInfo
-  data: Payload
+  data: T
   /** Aborts when the requester leaves or is lost, or this node stops: the reply would go nowhere. */
   signal: AbortSignal
 }
 
 /** Answers a request: the return value (or what its promise resolves to) is the reply. */
-export type RequestHandler = (req: IncomingRequest) => Payload | Promise<Payload>
+export type RequestHandler<T = Payload> = (req: IncomingRequest<T>) => Payload | Promise<Payload>
 
 export interface GatherOptions {
   /** Milliseconds each member has to reply (default: the node's `requestTimeout`). */
