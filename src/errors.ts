@@ -94,3 +94,10 @@ export class NotEnoughRepliesError extends ShoalError {
     super(`gathered ${result.replies.length} replies, fewer than the ${min} required`, 'ERR_NOT_ENOUGH_REPLIES')
   }
 }
+
+/** A job reached its `maxDeliveries` without being acknowledged by a consumer. */
+export class JobFailedError extends ShoalError {
+  constructor (readonly jobId: string, readonly deliveries: number, options?: { cause?: unknown }) {
+    super(`job ${jobId} was not acknowledged after ${deliveries} deliveries`, 'ERR_JOB_FAILED', options)
+  }
+}

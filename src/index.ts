@@ -5,8 +5,11 @@ export type { ShoalNode } from './node.js'
 export type { NodeOptions, MdnsOptions } from './options.js'
 export type { PresenceProfile, PresenceTuning } from './presence/profile.js'
 export type { EventsOptions } from './emitter.js'
+export type { Job, ConsumeOptions, EnqueueOptions } from './patterns/work-queue.js'
+export type { ShoutFilter } from './patterns/filter.js'
+export type { HandleOptions } from './patterns/typed.js'
 export type { PeerInfo, Liveness, ShoalEvent, ShoalEventType, EventOf, ExitReason, SendOptions, NodeStats, Payload, JsonValue, RequestOptions, RequestHandler, IncomingRequest, GatherOptions, GatherItem, GatherResult } from './types.js'
 export {
   ShoalError, PeerNotFoundError, PeerUnreachableError, MessageTooLargeError, InvalidArgumentError,
-  NodeStoppedError, ConfigError, DecodeError, RequestTimeoutError, PeerLostError, NoHandlerError, RemoteError, NotEnoughRepliesError
+  NodeStoppedError, ConfigError, DecodeError, RequestTimeoutError, PeerLostError, NoHandlerError, RemoteError, NotEnoughRepliesError, JobFailedError
 } from './errors.js'

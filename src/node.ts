@@ -6,6 +6,10 @@ import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Requests } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
+import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, type Job } from './patterns/work-queue.js'
+import { SureWhisper } from './patterns/sure-whisper.js'
+import { validator, type HandleOptions } from './patterns/typed.js'
+import { accepts, checkFilter, checkMessageHeaders, splitHeaders, withHeaders, type ShoutFilter } from './patterns/filter.js'
 import { Dialer } from './discovery/dialer.js'
 import { Groups } from './groups/groups.js'
 import type { GossipSub } from './groups/pubsub.js'
@@ -87,6 +91,10 @@ export class ShoalNode {
   readonly #groups: Groups
   readonly #dialer: Dialer
   readonly #requests: Requests<Payload>
+  readonly #queues: WorkQueues
+  readonly #sure: SureWhisper
+  // Filters this node joined its groups with (see join): shouts whose headers fail one are dropped.
+  readonly #filters = new Map<string, ShoutFilter>()
   readonly #stats: NodeStats = {
     shoutsSent: 0,
     shoutFallbacks: 0,
@@ -95,6 +103,8 @@ export class ShoalNode {
     whispersSent: 0,
     whispersReceived: 0,
     malformedDropped: 0,
+    expiredDropped: 0,
+    filteredDropped: 0,
     presenceFramesSent: 0,
     presenceBytesSent: 0,
     probesFailed: 0,
@@ -161,6 +171,20 @@ export class ShoalNode {
         const bytes = encodeFrame(frame)
         if (!this.#wire.trySend(peer, bytes)) await this.#wire.send(peerIdFromString(peer), bytes, AbortSignal.timeout(opts.sendTimeout))
       }
+    })
+    this.#sure = new SureWhisper({
+      log: logger('shoal:whisper'),
+      send: async (peer, frame, signal) => { await this.#sendDirect(peer, frame, signal) },
+      deliver: (from, payload) => { this.#onWhisper(from, payload) },
+      dropped: why => { if (why === 'duplicate') this.#stats.duplicatesDropped++; else this.#stats.expiredDropped++ }
+    })
+    this.#queues = new WorkQueues({
+      log: logger('shoal:queue'),
+      selfId: this.id,
+      consumers: queue => this.#consumersOf(queue),
+      request: async (peer, service, payload, options) => await this.#ask(peer, service, payload, options.timeout, options.signal),
+      handle: (service, handler) => this.#requests.handle(service, async req => await handler({ ...req, from: this.#table.info(req.from) as PeerInfo })),
+      advertise: async (queue, prefetch) => { await this.#advertise(queue, prefetch) }
     })
     this.#groups = new Groups({
       pubsub: libp2p.services.pubsub,
@@ -273,9 +297,13 @@ export class ShoalNode {
    * Joins `group`. Resolves once every peer has acknowledged the change (or `ackTimeout`
    * passed for the ones that did not), so a shout sent by any of them afterwards reaches us.
    */
-  async join (group: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async join (group: string, options: { signal?: AbortSignal, filter?: ShoutFilter } = {}): Promise<void> {
     this.#checkRunning()
     checkGroup(group)
+    if (options.filter != null) checkFilter(options.filter)
+    // Joining again only changes the filter.
+    if (options.filter != null) this.#filters.set(group, options.filter)
+    else this.#filters.delete(group)
     if (this.#self.groups.includes(group)) return
     this.#groups.subscribe(group)
     this.#self.groups.push(group)
@@ -289,32 +317,45 @@ export class ShoalNode {
     const i = this.#self.groups.indexOf(group)
     if (i < 0) return
     this.#self.groups.splice(i, 1)
+    this.#filters.delete(group)
     this.#groups.unsubscribe(group)
     await this.#publishState(options.signal)
   }
 
   /** Sends `data` to every current member of `group`, each exactly once. */
-  async shout (group: string, data: Payload, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async shout (group: string, data: Payload, options: { signal?: AbortSignal, headers?: Record<string, string> } = {}): Promise<void> {
     this.#checkRunning()
     checkGroup(group)
+    const headers = options.headers ?? {}
+    checkMessageHeaders(headers)
     const payload = this.#encode(data)
+    // Headers count towards maxMessageSize: the frame limit peers enforce is derived from it.
+    const body = options.headers != null ? withHeaders(headers, payload) : payload
+    if (body.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(body.byteLength - 1, this.#opts.maxMessageSize)
     options.signal?.throwIfAborted()
-    await this.#groups.publish(group, payload, this.#table.membersOf(group))
-    if (this.#opts.echo && this.#self.groups.includes(group)) {
-      this.#hub.emit({ type: 'shout', from: this.#selfInfo(), group, data: decodePayload(payload) })
+    await this.#groups.publish(group, body, this.#table.membersOf(group))
+    if (this.#opts.echo && this.#self.groups.includes(group) && accepts(this.#filters.get(group), headers)) {
+      this.#hub.emit({ type: 'shout', from: this.#selfInfo(), group, data: decodePayload(payload), headers: { ...headers } })
     }
   }
 
   /**
    * Sends `data` to one peer over a direct, encrypted stream. Resolves when the message is
-   * queued on the stream; rejects with PeerNotFoundError for a peer not in the view, and with
-   * PeerUnreachableError when the peer cannot be reached or does not drain within the timeout.
+   * queued on the stream (with `ack` or `ttl`: once the peer acknowledged it, see SureWhisper);
+   * rejects with PeerNotFoundError for a peer not in the view, and with PeerUnreachableError
+   * when the peer cannot be reached or does not drain (or acknowledge) within the timeout.
    */
   async whisper (peerId: string, data: Payload, options: SendOptions = {}): Promise<void> {
     this.#checkRunning()
     if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
     const payload = this.#encode(data)
     if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
+    if (options.ack === true || options.ttl != null) {
+      if (options.ttl != null && !(options.ttl > 0)) throw new InvalidArgumentError('ttl must be a positive number of milliseconds')
+      await this.#sure.send(peerId, payload, { timeout: options.timeout ?? options.ttl ?? this.#opts.sendTimeout, ttl: options.ttl, signal: options.signal })
+      this.#stats.whispersSent++
+      return
+    }
     const frame = encodeFrame({ type: 'whisper', payload })
     if (options.signal == null && this.#wire.trySend(peerId, frame)) {
       this.#stats.whispersSent++
@@ -336,13 +377,14 @@ export class ShoalNode {
    * Answers requests for `service` from any peer with `handler`'s return value (or the value its
    * promise resolves to). A handler that throws or rejects sends the requester a RemoteError
    * with its message. Replaces an earlier handler for the same service; returns a function that
-   * removes this one.
+   * removes this one. With `validate`, the handler only ever sees what it returned (see typed.ts).
    */
-  handle (service: string, handler: RequestHandler): () => void {
+  handle<T = Payload>(service: string, handler: RequestHandler<T>, options: HandleOptions<T> = {}): () => void {
     this.#checkRunning()
     checkService(service)
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
-    return this.#requests.handle(service, async req => await handler({ ...req, from: this.#table.info(req.from) as PeerInfo }))
+    const check = validator(options.validate)
+    return this.#requests.handle(service, async req => await handler({ ...req, data: check(req.data), from: this.#table.info(req.from) as PeerInfo }))
   }
 
   /**
@@ -377,6 +419,49 @@ export class ShoalNode {
   /** As `gather`, but yields each member's answer as it arrives. Breaking out of the loop abandons the rest. */
   gatherEach (group: string, service: string, data: Payload, options: Omit<GatherOptions, 'min'> = {}): AsyncGenerator<GatherItem> {
     return scatter(...this.#scatterArgs(group, service, data, options), options.signal)
+  }
+
+  /**
+   * Hands `data` to exactly one live consumer of `queue` (the one with the fewest jobs in flight,
+   * within its prefetch) and resolves with its handler's result once it acknowledged. A consumer
+   * lost before acknowledging gets the job taken back and given to another (at-least-once; the
+   * job id is stable for deduplication). Waits while `queue` has no consumer.
+   */
+  async enqueue (queue: string, data: Payload, options: EnqueueOptions = {}): Promise<Payload> {
+    this.#checkRunning()
+    return await this.#queues.enqueue(queue, this.#encode(data), options)
+  }
+
+  /** Consumes jobs of `queue`; resolves (once peers know) to a function that stops consuming. */
+  async consume (queue: string, handler: (job: Job) => unknown, options: ConsumeOptions = {}): Promise<() => Promise<void>> {
+    this.#checkRunning()
+    return await this.#queues.consume(queue, handler, options)
+  }
+
+  #consumersOf (queue: string): Array<{ id: string, prefetch: number }> {
+    const key = consumerHeader(queue)
+    const out: Array<{ id: string, prefetch: number }> = []
+    for (const peer of this.#table.list()) {
+      const prefetch = Number(peer.headers[key])
+      if (Number.isInteger(prefetch) && prefetch > 0) out.push({ id: peer.id, prefetch })
+    }
+    return out
+  }
+
+  /** Consumers announce themselves in a header, so producers know them, and their prefetch, from presence. */
+  async #advertise (queue: string, prefetch: number | undefined): Promise<void> {
+    const headers = { ...this.#self.headers }
+    if (prefetch == null) delete headers[consumerHeader(queue)]
+    else headers[consumerHeader(queue)] = String(prefetch)
+    const problem = headersProblem(headers)
+    if (problem != null) throw new InvalidArgumentError(problem)
+    this.#self.headers = headers
+    await this.#publishState()
+  }
+
+  /** A frame straight to a peer's data stream: at once if it has room, else waiting (and dialling) under `signal`. */
+  async #sendDirect (peer: string, frame: Uint8Array, signal: AbortSignal): Promise<void> {
+    if (!this.#wire.trySend(peer, frame)) await this.#wire.send(peerIdFromString(peer), frame, signal)
   }
 
   #scatterArgs (group: string, service: string, data: Payload, options: GatherOptions): [PeerInfo[], (peer: PeerInfo, signal: AbortSignal) => Promise<Payload>, number] {
@@ -426,6 +511,8 @@ export class ShoalNode {
     const bye = encodeFrame({ type: 'bye', ver })
     this.#dialer.stop()
     this.#prober.stop()
+    this.#queues.stop()
+    this.#sure.stop()
     this.#requests.stop()
     clearInterval(this.#syncTimer)
     for (const t of this.#lingering) clearTimeout(t)
@@ -838,6 +925,8 @@ export class ShoalNode {
       }
       case 'reply': this.#requests.onReply(id, frame.id, frame.payload); break
       case 'reply-error': this.#requests.onReplyError(id, frame.id, frame.code, frame.message); break
+      case 'whisper-sure': this.#sure.receive(id, frame.id, frame.expires, frame.payload); break
+      case 'whisper-ack': this.#sure.ack(id, frame.id); break
     }
     // A peer we hold as dead is still talking to us: it may not know.
     if (frame.type !== 'bye' && !this.#table.has(id)) this.#tellDead(id)
@@ -868,17 +957,35 @@ export class ShoalNode {
     for (const group of change.left) this.#hub.emit({ type: 'leave', peer, group })
     for (const group of change.joined) this.#hub.emit({ type: 'join', peer, group })
     if (change.entered) this.#pending.release(id)
+    if (change.entered || change.updated) this.#queues.dispatch()
     return change
   }
 
   #onShout (from: string, shout: ShoutEnvelope): void {
     // A copy sent just before we left (or a stale fallback) is not for us any more.
     if (!this.#self.groups.includes(shout.group)) return
-    const data = this.#decode(from, shout.payload)
+    let split
+    try {
+      split = splitHeaders(shout.payload)
+    } catch (err: any) {
+      this.#stats.malformedDropped++
+      this.#log.error('dropping shout from %s: %s', from, err.message)
+      return
+    }
+    const { headers } = split
+    let wanted: boolean
+    try {
+      wanted = accepts(this.#filters.get(shout.group), headers)
+    } catch (err) {
+      console.error(`shoal: the filter of group '${shout.group}' threw:`, err)
+      return
+    }
+    if (!wanted) { this.#stats.filteredDropped++; return }
+    const data = this.#decode(from, split.payload)
     if (data === undefined) return
     this.#deliver(from, peer => {
       this.#stats.shoutsReceived++
-      this.#hub.emit({ type: 'shout', from: peer, group: shout.group, data })
+      this.#hub.emit({ type: 'shout', from: peer, group: shout.group, data, headers })
     })
   }
 

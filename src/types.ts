@@ -29,7 +29,8 @@ export type ShoalEvent =
   | { type: 'update', peer: PeerInfo }
   | { type: 'join', peer: PeerInfo, group: string }
   | { type: 'leave', peer: PeerInfo, group: string }
-  | { type: 'shout', from: PeerInfo, group: string, data: Payload }
+  /** `headers`: the shout's per-message headers (`{}` if it had none). */
+  | { type: 'shout', from: PeerInfo, group: string, data: Payload, headers: Record<string, string> }
   | { type: 'whisper', from: PeerInfo, data: Payload }
 
 export type ShoalEventType = ShoalEvent['type']
@@ -38,8 +39,15 @@ export type EventOf<K extends ShoalEventType> = Extract<ShoalEvent, { type: K }>
 export interface SendOptions {
   /** Abandon the call; it rejects with the signal's reason. */
   signal?: AbortSignal
-  /** Milliseconds before an unreachable peer is given up on (default: the node's `sendTimeout`). */
+  /** Milliseconds before an unreachable peer is given up on (default: `ttl`, else the node's `sendTimeout`). */
   timeout?: number
+  /**
+   * Whisper only: resolve once the peer has received the message, resending (across reconnects)
+   * until it acknowledges; the peer delivers it once however many copies arrive.
+   */
+  ack?: boolean
+  /** Whisper only: the peer drops the message if it arrives more than this many ms after the call (implies `ack`). */
+  ttl?: number
 }
 
 export interface RequestOptions {
@@ -49,16 +57,16 @@ export interface RequestOptions {
   timeout?: number
 }
 
-/** What a request handler gets. */
-export interface IncomingRequest {
+/** What a request handler gets; `T` is what the service's `validate` returns (default: any payload). */
+export interface IncomingRequest<T = Payload> {
   from: PeerInfo
-  data: Payload
+  data: T
   /** Aborts when the requester leaves or is lost, or this node stops: the reply would go nowhere. */
   signal: AbortSignal
 }
 
 /** Answers a request: the return value (or what its promise resolves to) is the reply. */
-export type RequestHandler = (req: IncomingRequest) => Payload | Promise<Payload>
+export type RequestHandler<T = Payload> = (req: IncomingRequest<T>) => Payload | Promise<Payload>
 
 export interface GatherOptions {
   /** Milliseconds each member has to reply (default: the node's `requestTimeout`). */
@@ -96,6 +104,10 @@ export interface NodeStats {
   whispersReceived: number
   /** Inbound frames or messages that failed to decode or broke a limit. */
   malformedDropped: number
+  /** Whispers with a `ttl` that arrived after it had passed. */
+  expiredDropped: number
+  /** Shouts dropped because their headers did not pass the filter this node joined the group with. */
+  filteredDropped: number
   /** Presence traffic (hello, probes, suspicion gossip, anti-entropy) sent, in frames and bytes. */
   presenceFramesSent: number
   presenceBytesSent: number

@@ -8,9 +8,9 @@ export const fixture = (name: string): string => fileURLToPath(new URL(`./fixtur
 
 export interface Child { proc: ChildProcess, id: string, addresses: string[], lines: unknown[] }
 
-/** Runs a node in a child process (killed at the end of the test) and resolves once it started. */
-export async function startChild (t: ExecutionContext, options: NodeOptions): Promise<Child> {
-  const proc = spawn(process.execPath, [fixture('child-node'), JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] })
+/** Runs a node (fixtures/`name`) in a child process, killed at the end of the test; resolves once it started. */
+export async function startChild (t: ExecutionContext, options: NodeOptions, name = 'child-node'): Promise<Child> {
+  const proc = spawn(process.execPath, [fixture(name), JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGCONT'); proc.kill('SIGKILL') }
   })

@@ -53,6 +53,9 @@ export type Frame =
   | { type: 'request', id: number, service: string, payload: Uint8Array }
   | { type: 'reply', id: number, payload: Uint8Array }
   | { type: 'reply-error', id: number, code: ReplyErrorCode, message: string }
+  // Whisper with delivery guarantee: `expires` is the sender's clock in ms (0: never), acked by id.
+  | { type: 'whisper-sure', id: number, expires: number, payload: Uint8Array }
+  | { type: 'whisper-ack', id: number }
 
 const STATE = 1
 const ACK = 2
@@ -71,6 +74,8 @@ const STATES = 15
 const REQUEST = 20
 const REPLY = 21
 const REPLY_ERROR = 22
+const WHISPER_SURE = 23
+const WHISPER_ACK = 24
 
 /** Why a request got no reply: the service has no handler there, or the handler failed. */
 export type ReplyErrorCode = 'no-handler' | 'failed'
@@ -116,6 +121,8 @@ export function encodeFrame (frame: Frame): Uint8Array {
       return withType(REQUEST, concat(concat(varint.encode(frame.id), varint.encode(service.byteLength)), concat(service, frame.payload)))
     }
     case 'reply': return withType(REPLY, concat(varint.encode(frame.id), frame.payload))
+    case 'whisper-sure': return withType(WHISPER_SURE, concat(concat(varint.encode(frame.id), varint.encode(frame.expires)), frame.payload))
+    case 'whisper-ack': return withType(WHISPER_ACK, varint.encode(frame.id))
     case 'reply-error': {
       const code = varint.encode(REPLY_ERROR_CODES.indexOf(frame.code))
       return withType(REPLY_ERROR, concat(concat(varint.encode(frame.id), code), enc.encode(truncate(frame.message, LIMITS.errorMessageBytes))))
@@ -160,6 +167,12 @@ export function decodeFrame (buf: Uint8Array): Frame {
       const id = readVarint(body, 0)
       return { type: 'reply', id: id.value, payload: body.subarray(id.next) }
     }
+    case WHISPER_SURE: {
+      const id = readVarint(body, 0)
+      const expires = readVarint(body, id.next)
+      return { type: 'whisper-sure', id: id.value, expires: expires.value, payload: body.subarray(expires.next) }
+    }
+    case WHISPER_ACK: return { type: 'whisper-ack', id: readVarint(body, 0).value }
     case REPLY_ERROR: {
       const id = readVarint(body, 0)
       const code = readVarint(body, id.next)
