@@ -38,6 +38,8 @@ export interface DeliveryFigures {
   excused: number
   excusedDelivered: number
   duplicates: number
+  /** The first few losses no fault excuses: what was sent, when, and the send error if any. */
+  lost: string[]
   /** Send to receipt, for the receipts no fault excuses (the steady state). */
   latencyMs: Distribution
   /** The same for every receipt, including late ones to or from a faulted peer. */
@@ -90,7 +92,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
       if (m.has(r.o)) duplicates++
       else m.set(r.o, r.at)
     }
-    const out = { sent: 0, sendErrors: 0, expected: 0, delivered: 0, ratio: 1, excused: 0, excusedDelivered: 0, duplicates, latencyMs: distribution([]), latencyAllMs: distribution([]), buckets: new Map<number, { e: number, d: number }>() }
+    const out = { sent: 0, sendErrors: 0, expected: 0, delivered: 0, ratio: 1, excused: 0, excusedDelivered: 0, duplicates, lost: [] as string[], latencyMs: distribution([]), latencyAllMs: distribution([]), buckets: new Map<number, { e: number, d: number }>() }
     const lat: number[] = []
     const latAll: number[] = []
     for (const s of rec.sends) {
@@ -113,7 +115,9 @@ export function measure (plan: Plan, rec: Recording): SimResult {
         }
         out.expected++
         b.e++
-        if (at != null) { out.delivered++; b.d++; lat.push(at - s.at) }
+        if (at != null) { out.delivered++; b.d++; lat.push(at - s.at) } else if (out.lost.length < 10) {
+          out.lost.push(`${kind} ${s.q} at ${((s.at - t0) / 1000).toFixed(1)}s peer-${s.from} -> peer-${o}${s.error != null ? ` (${s.error})` : ''}`)
+        }
       }
     }
     out.ratio = out.expected === 0 ? 1 : out.delivered / out.expected
@@ -123,8 +127,8 @@ export function measure (plan: Plan, rec: Recording): SimResult {
   }
   const sh = byKind('shout')
   const wh = byKind('whisper')
-  if (sh.delivered < sh.expected) problems.push(`shouts: ${sh.expected - sh.delivered} of ${sh.expected} receipts lost where no fault excuses it`)
-  if (wh.delivered < wh.expected) problems.push(`whispers: ${wh.expected - wh.delivered} of ${wh.expected} lost where no fault excuses it`)
+  if (sh.delivered < sh.expected) problems.push(`shouts: ${sh.expected - sh.delivered} of ${sh.expected} receipts lost where no fault excuses it, e.g. ${sh.lost.slice(0, 3).join('; ')}`)
+  if (wh.delivered < wh.expected) problems.push(`whispers: ${wh.expected - wh.delivered} of ${wh.expected} lost where no fault excuses it, e.g. ${wh.lost.slice(0, 3).join('; ')}`)
   if (sh.duplicates > 0) problems.push(`shouts: ${sh.duplicates} duplicate deliveries`)
 
   // ---- faults: who noticed, how fast ----------------------------------------------------------
