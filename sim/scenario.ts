@@ -45,7 +45,7 @@ export interface Scenario {
   groups?: Record<string, number | 'all'>
   traffic?: { shouts?: ShoutTraffic[], whispers?: WhisperTraffic }
   faults?: FaultSpec[]
-  /** Presence timing profile of every node (default 'local': many nodes on one machine). */
+  /** Presence timing profile of every node (default 'lan', the nodes' own default). */
   profile?: 'lan' | 'wifi' | 'local'
   /** Processes that share the peers not hit by a signal fault (default 2, one per core). */
   workers?: number
@@ -114,7 +114,7 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
   const seed = int(s.seed ?? 42, 'seed', 0)
   const durationMs = parseDuration(s.duration ?? 60, 'duration')
   const random = rng(seed)
-  const profile = s.profile ?? 'local'
+  const profile = s.profile ?? 'lan'
   if (!['lan', 'wifi', 'local'].includes(profile)) throw new ScenarioError('profile must be lan, wifi or local')
 
   const groups: Record<string, number[]> = {}
