@@ -121,19 +121,20 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
 
   /** mDNS on a segment: the newcomer is heard by every node there, and each answers it. */
   const announce = (fresh: number[]): void => {
-    const byWorker = new Map<Worker, Map<number, Sighting[]>>()
-    const tell = (to: number, what: Sighting[]): void => {
-      const w = peers[to].worker
-      let m = byWorker.get(w)
-      if (m == null) { m = new Map(); byWorker.set(w, m) }
-      m.set(to, [...(m.get(to) ?? []), ...what])
+    const hears = new Map<number, Set<number>>()
+    const tell = (to: number, about: number): void => {
+      let set = hears.get(to)
+      if (set == null) { set = new Set(); hears.set(to, set) }
+      set.add(about)
     }
     for (const f of fresh) {
-      const others = peers.map((p, i) => i).filter(i => i !== f && peers[i].up && sameLan(peers[i], peers[f]))
-      for (const o of others) tell(o, [sighting(peers[f])])
-      tell(f, others.map(o => sighting(peers[o])))
+      for (let o = 0; o < peers.length; o++) {
+        if (o === f || !peers[o].up || !sameLan(peers[o], peers[f])) continue
+        tell(o, f)
+        tell(f, o)
+      }
     }
-    for (const [w, m] of byWorker) for (const [to, list] of m) w.send({ cmd: 'hear', to: [to], peers: list })
+    for (const [to, about] of hears) peers[to].worker.send({ cmd: 'hear', to: [to], peers: [...about].map(i => sighting(peers[i])) })
   }
 
   const startPeer = async (i: number): Promise<boolean> => {
@@ -164,6 +165,9 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       opts.status?.(`[${phase}] ${t}  up ${peers.filter(p => p.up).length}/${N}  views ${viewCount()}/${expectedViews()}  shouts ${shoutsSent} rx ${rxCount}  faults ${rec.timeline.length}  rss ${(rss / 2 ** 20).toFixed(0)} MB`)
     }, opts.statusEveryMs ?? 1000)
   const sampler = setInterval(() => { for (const w of workers) w.send({ cmd: 'sample' }) }, 2000)
+  // mDNS queries again every interval and every node answers: a node that missed a peer (a dial
+  // that failed, a connection pruned) hears of it again.
+  const reannouncer = plan.reannounceMs > 0 ? setInterval(() => { announce(peers.map((_, i) => i).filter(i => peers[i].up && !peers[i].frozen)) }, plan.reannounceMs) : undefined
 
   try {
     // ---- formation, in waves ----------------------------------------------------------------
@@ -311,6 +315,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   } finally {
     phase = 'stop'
     clearInterval(sampler)
+    clearInterval(reannouncer)
     if (statusTimer != null) clearInterval(statusTimer)
     for (const p of peers) if (p.frozen) p.worker.signal('SIGCONT')
     await Promise.all([...workers].map(async w => {

@@ -83,22 +83,15 @@ async function handle (m: WorkerCommand): Promise<void> {
         }
       }
       break
-    case 'shout': {
-      const n = nodes.get(m.key)
-      if (n == null) return
-      const at = Date.now()
-      n.node.shout(m.group, { q: m.q, t: at, pad: 'x'.repeat(Math.max(0, m.bytes - 40)) })
-        .then(() => { observe({ type: 'sent', key: m.key, kind: 'shout', q: m.q, at }) },
-          (err: Error) => { observe({ type: 'sent', key: m.key, kind: 'shout', q: m.q, at, error: err.name }) })
-      break
-    }
+    case 'shout':
     case 'whisper': {
       const n = nodes.get(m.key)
       if (n == null) return
       const at = Date.now()
-      n.node.whisper(m.to, { q: m.q, t: at, pad: 'x'.repeat(Math.max(0, m.bytes - 40)) })
-        .then(() => { observe({ type: 'sent', key: m.key, kind: 'whisper', q: m.q, at }) },
-          (err: Error) => { observe({ type: 'sent', key: m.key, kind: 'whisper', q: m.q, at, error: err.name }) })
+      const data = { q: m.q, t: at, pad: 'x'.repeat(Math.max(0, m.bytes - 40)) }
+      const sent = m.cmd === 'shout' ? n.node.shout(m.group, data) : n.node.whisper(m.to, data)
+      sent.then(() => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at }) },
+        (err: Error) => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at, error: err.name }) })
       break
     }
     case 'slow': slowMs = m.delayMs; break
