@@ -31,7 +31,7 @@ const sleep = async (t: number): Promise<void> => { await new Promise(resolve =>
 const gc: () => void = (() => {
   try { setFlagsFromString('--expose-gc'); return runInNewContext('gc') } catch { return () => {} }
 })()
-const heapMB = (): number => { gc(); return process.memoryUsage().heapUsed / 2 ** 20 }
+const heapMB = async (): Promise<number> => { await sleep(500); gc(); gc(); return process.memoryUsage().heapUsed / 2 ** 20 }
 
 /** A message: sequence number and send time in its first 12 bytes, padded to `bytes`. */
 function message (seq: number, bytes: number): Uint8Array {
@@ -99,9 +99,9 @@ async function bareGroup (n: number): Promise<GroupSide> {
 }
 
 async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers: number, shouts: number, burst: number, bytes: number }): Promise<ShoutFigures> {
-  const heap0 = heapMB()
+  const heap0 = await heapMB()
   const side = await make(o.peers)
-  const heapPerNodeMB = (heapMB() - heap0) / o.peers
+  const heapPerNodeMB = (await heapMB() - heap0) / o.peers
   const lat: number[] = []
   let got = 0
   let burstGot = 0
@@ -269,4 +269,11 @@ async function main (): Promise<void> {
   console.log(`(JSON: ${values.json})`)
 }
 
-main().catch(err => { console.error(err); process.exitCode = 1 })
+main().then(() => {
+  // Every node and socket is stopped: nothing should keep the process alive. If something does, say what.
+  setTimeout(() => {
+    const handles = (process as any)._getActiveHandles?.() as unknown[] ?? []
+    console.error(`bench: still running 5 s after everything stopped; active handles: ${handles.map(h => (h as any)?.constructor?.name).join(', ')}`)
+    process.exit(process.exitCode ?? 0)
+  }, 5000).unref()
+}, err => { console.error(err); process.exitCode = 1 })
