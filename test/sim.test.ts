@@ -15,7 +15,7 @@ test('a small scenario: every fault is noticed by every peer, every shout arrive
 
   t.true(r.formation.converged)
   // One row per fault in the scenario: crash, freeze, leave, partition.
-  t.deepEqual(r.faults.map(f => f.type.split(' ')[0]).sort(), ['crash', 'freeze', 'leave', 'partition'])
+  t.deepEqual(r.faults.map(f => f.type.split(' ')[0]).sort(), ['crash', 'freeze', 'leave'])
   for (const f of r.faults) {
     t.true(f.observers > 0, `${f.type}: nobody to notice it`)
     t.is(f.noticed, f.observers, `${f.type} noticed by ${f.noticed}/${f.observers}`)
@@ -24,8 +24,6 @@ test('a small scenario: every fault is noticed by every peer, every shout arrive
   t.true(Number.isFinite(crash?.backAllMs), 'the crashed peer, restarted, is back in every view')
   const leave = r.faults.find(f => f.type === 'leave')
   t.true((leave?.reasons.left ?? 0) > 0, 'a graceful leave is reported as left')
-  const partition = r.faults.find(f => f.type.startsWith('partition'))
-  t.true(Number.isFinite(partition?.backAllMs), 'after the heal every view comes back')
 
   t.true(r.shouts.expected > 0)
   t.is(r.shouts.delivered, r.shouts.expected, r.shouts.lost.join('; '))
@@ -41,4 +39,18 @@ test('a small scenario: every fault is noticed by every peer, every shout arrive
   for (const id of ['membership', 'latency', 'delivery', 'traffic']) t.regex(html, new RegExp(`<figure id="plot-${id}"><svg`))
   t.notRegex(html, /<script/)
   t.notRegex(html.replace(/xmlns(:xlink)?="http[^"]+"/g, ''), /(src|href)="https?:/)
+})
+
+// Seen failing once at 24 peers (32 views never came back after the heal; notes/issue-4.md).
+test('a partition is noticed across it, and after the heal every view comes back and every shout arrives', async t => {
+  t.timeout(180_000)
+  const scenario = JSON.parse(await readFile(new URL('../../sim/scenarios/partition.json', import.meta.url), 'utf8'))
+  const { result: r } = await simulate(scenario, {}, { report: null })
+  t.log('\n' + formatSummary(r))
+  t.true(r.formation.converged)
+  const p = r.faults.find(f => f.type.startsWith('partition'))
+  t.true((p?.observers ?? 0) > 0)
+  t.is(p?.noticed, p?.observers)
+  t.true(Number.isFinite(p?.backAllMs), 'after the heal every view comes back')
+  t.is(r.shouts.delivered, r.shouts.expected, r.shouts.lost.join('; '))
 })
