@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { simulate } from '../sim/cli.js'
 import { formatSummary } from '../sim/summary.js'
 
-test('a small scenario: every fault is noticed by every peer, every shout arrives where no fault excuses a loss, and the report is written', async t => {
+test.serial('a small scenario: every fault is noticed by every peer, every shout arrives where no fault excuses a loss, and the report is written', async t => {
   t.timeout(240_000)
   const dir = await mkdtemp(join(tmpdir(), 'shoal-sim-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
@@ -41,8 +41,8 @@ test('a small scenario: every fault is noticed by every peer, every shout arrive
   t.notRegex(html.replace(/xmlns(:xlink)?="http[^"]+"/g, ''), /(src|href)="https?:/)
 })
 
-// Seen failing once at 24 peers (32 views never came back after the heal; notes/issue-4.md).
-test('a partition is noticed across it, and after the heal every view comes back and every shout arrives', async t => {
+// Serial: two simulations at once starve each other of CPU. Seen failing once at 24 peers (32 views never came back after the heal; notes/issue-4.md).
+test.serial('a partition is noticed across it, and after the heal every view comes back and every shout arrives', async t => {
   t.timeout(180_000)
   const scenario = JSON.parse(await readFile(new URL('../../sim/scenarios/partition.json', import.meta.url), 'utf8'))
   const { result: r } = await simulate(scenario, {}, { report: null })
