@@ -1,0 +1,279 @@
+// npm run bench: Shoal against the bare stack underneath, in one run, on the same messages.
+//   shout   vs bare libp2p + @libp2p/gossipsub nodes (same transport, Noise, Yamux), full mesh
+//   whisper vs a raw node:net socket with 4-byte length-prefixed frames
+// Prints ratios (Shoal / bare) and writes JSON (default out/bench.json).
+//
+//   node dist/sim/bench/compare.js [--peers 10] [--shouts 300] [--burst 1000] [--whispers 2000]
+//                                  [--whisper-bytes 16384] [--json out/bench.json]
+//
+// Everything runs in one process, one side after the other, so both see the same machine; the
+// figures are "what one event loop does", not LAN figures (stack.md, pitfall 8).
+import '../../src/polyfill.js'
+import { createServer, connect, type Socket } from 'node:net'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { memory } from '@libp2p/memory'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { gossipsub } from '@libp2p/gossipsub'
+import { createNode, type ShoalNode } from '../../src/index.js'
+import { LanBus, lanDiscovery } from '../lan-bus.js'
+import { distribution, ms, type Distribution } from '../stats.js'
+
+const TOPIC = 'bench'
+const sleep = async (t: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, t)) }
+const gc: () => void = (() => {
+  try { setFlagsFromString('--expose-gc'); return runInNewContext('gc') } catch { return () => {} }
+})()
+const heapMB = async (): Promise<number> => { await sleep(500); gc(); gc(); return process.memoryUsage().heapUsed / 2 ** 20 }
+
+/** A message: sequence number and send time in its first 12 bytes, padded to `bytes`. */
+function message (seq: number, bytes: number): Uint8Array {
+  const b = new Uint8Array(bytes)
+  const v = new DataView(b.buffer)
+  v.setUint32(0, seq)
+  v.setFloat64(4, performance.now())
+  return b
+}
+const readSeq = (b: Uint8Array): { seq: number, t: number } => {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  return { seq: v.getUint32(0), t: v.getFloat64(4) }
+}
+
+interface GroupSide {
+  publish: (i: number, data: Uint8Array) => Promise<void>
+  onMessage: (fn: (receiver: number, data: Uint8Array) => void) => void
+  stop: () => Promise<void>
+}
+
+export interface ShoutFigures { latencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, heapPerNodeMB: number }
+
+async function shoalGroup (n: number): Promise<GroupSide> {
+  const bus = new LanBus()
+  const run = Date.now().toString(36)
+  const nodes: ShoalNode[] = await Promise.all(Array.from({ length: n }, async (_, i) => await createNode({
+    name: `s${i}`, listen: [`/memory/bench-shoal-${run}-${i}`], mdns: false, discovery: [lanDiscovery(bus)], groups: [TOPIC], profile: 'local'
+  })))
+  while (!nodes.every(x => x.peersIn(TOPIC).length === n - 1)) await sleep(50)
+  await sleep(1500) // gossipsub learns every subscription: the steady state, not the direct fallback
+  const fns: Array<(r: number, d: Uint8Array) => void> = []
+  nodes.forEach((x, i) => { x.on('shout', e => { for (const f of fns) f(i, e.data as Uint8Array) }) })
+  return {
+    publish: async (i, data) => { await nodes[i].shout(TOPIC, data) },
+    onMessage: (fn) => { fns.push(fn) },
+    stop: async () => { await Promise.all(nodes.map(async x => { await x.stop() })) }
+  }
+}
+
+async function bareGroup (n: number): Promise<GroupSide> {
+  const run = Date.now().toString(36)
+  const nodes: Array<Libp2p<{ pubsub: ReturnType<ReturnType<typeof gossipsub>>, identify: unknown }>> = await Promise.all(Array.from({ length: n }, async (_, i) => await createLibp2p({
+    addresses: { listen: [`/memory/bench-bare-${run}-${i}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+    services: {
+      identify: identify(),
+      // The defaults, but for what many nodes on one address need (stack.md, pitfall 2).
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { IPColocationFactorWeight: 0 } })
+    }
+  }) as any))
+  for (const x of nodes) x.services.pubsub.subscribe(TOPIC)
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) await nodes[i].dial(nodes[j].getMultiaddrs()[0])
+  while (!nodes.every(x => x.services.pubsub.getSubscribers(TOPIC).length === n - 1)) await sleep(50)
+  await sleep(1500)
+  const fns: Array<(r: number, d: Uint8Array) => void> = []
+  nodes.forEach((x, i) => { x.services.pubsub.addEventListener('message', (e: any) => { for (const f of fns) f(i, e.detail.data) }) })
+  return {
+    publish: async (i, data) => { await nodes[i].services.pubsub.publish(TOPIC, data) },
+    onMessage: (fn) => { fns.push(fn) },
+    stop: async () => { await Promise.all(nodes.map(async x => { await x.stop() })) }
+  }
+}
+
+async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers: number, shouts: number, burst: number, bytes: number }): Promise<ShoutFigures> {
+  const heap0 = await heapMB()
+  const side = await make(o.peers)
+  const heapPerNodeMB = (await heapMB() - heap0) / o.peers
+  const lat: number[] = []
+  let got = 0
+  let burstGot = 0
+  let burstDone: (() => void) | undefined
+  const burstBase = 1_000_000
+  side.onMessage((_r, data) => {
+    const { seq, t } = readSeq(data)
+    if (seq >= burstBase) { if (++burstGot === o.burst * (o.peers - 1)) burstDone?.(); return }
+    got++
+    lat.push(performance.now() - t)
+  })
+  // Latency: one message every 10 ms from a rotating sender, each leaving the others time to take it.
+  for (let q = 0; q < o.shouts; q++) {
+    await side.publish(q % o.peers, message(q, o.bytes))
+    await sleep(10)
+  }
+  await sleep(1000)
+  // Throughput: one sender publishes a burst back to back; until every receiver has all of it.
+  const done = new Promise<void>(resolve => { burstDone = resolve })
+  const t0 = performance.now()
+  for (let q = 0; q < o.burst; q++) await side.publish(0, message(burstBase + q, o.bytes))
+  await Promise.race([done, sleep(60_000)])
+  const burstMs = performance.now() - t0
+  await side.stop()
+  const expected = o.shouts * (o.peers - 1)
+  return { latencyMs: distribution(lat), delivered: got, expected, ratio: got / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), heapPerNodeMB }
+}
+
+export interface StreamFigures { throughputMBps: number, rttMs: Distribution }
+
+async function shoalWhisper (o: { count: number, bytes: number, rtts: number }): Promise<StreamFigures> {
+  const opts = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const, profile: 'local' as const }
+  const a = await createNode({ ...opts, name: 'a' })
+  const b = await createNode({ ...opts, name: 'b', bootstrap: a.addresses() })
+  try {
+    while (a.peer(b.id) == null || b.peer(a.id) == null) await sleep(20)
+    let bytes = 0
+    let all: (() => void) | undefined
+    let pong: (() => void) | undefined
+    b.on('whisper', e => {
+      const d = e.data as Uint8Array
+      if (d.byteLength === 1) { void b.whisper(a.id, d); return }
+      bytes += d.byteLength
+      if (bytes === o.count * o.bytes) all?.()
+    })
+    a.on('whisper', () => { pong?.() })
+    const rtt: number[] = []
+    for (let i = 0; i < o.rtts; i++) {
+      const back = new Promise<void>(resolve => { pong = resolve })
+      const t = performance.now()
+      await a.whisper(b.id, new Uint8Array(1))
+      await back
+      rtt.push(performance.now() - t)
+    }
+    const done = new Promise<void>(resolve => { all = resolve })
+    const payload = new Uint8Array(o.bytes)
+    const t0 = performance.now()
+    for (let i = 0; i < o.count; i++) await a.whisper(b.id, payload)
+    await done
+    return { throughputMBps: o.count * o.bytes / 2 ** 20 / ((performance.now() - t0) / 1000), rttMs: distribution(rtt) }
+  } finally {
+    await Promise.all([a.stop(), b.stop()])
+  }
+}
+
+async function rawSocket (o: { count: number, bytes: number, rtts: number }): Promise<StreamFigures> {
+  let bytes = 0
+  let all: (() => void) | undefined
+  let pong: (() => void) | undefined
+  // Frames: 4-byte length, then the payload; a 1-byte payload is a ping the server echoes.
+  const framer = (onFrame: (len: number, sock: Socket) => void) => (sock: Socket) => {
+    let buf: Buffer = Buffer.alloc(0)
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0)
+        buf = buf.subarray(4 + len)
+        onFrame(len, sock)
+      }
+    })
+  }
+  const frame = (payload: Uint8Array): Buffer => { const h = Buffer.alloc(4); h.writeUInt32BE(payload.byteLength); return Buffer.concat([h, payload]) }
+  const server = createServer(framer((len, sock) => {
+    if (len === 1) { sock.write(frame(new Uint8Array(1))); return }
+    bytes += len
+    if (bytes === o.count * o.bytes) all?.()
+  }))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  const client = connect(port, '127.0.0.1')
+  await new Promise<void>(resolve => client.once('connect', resolve))
+  framer(() => { pong?.() })(client)
+  try {
+    const rtt: number[] = []
+    for (let i = 0; i < o.rtts; i++) {
+      const back = new Promise<void>(resolve => { pong = resolve })
+      const t = performance.now()
+      client.write(frame(new Uint8Array(1)))
+      await back
+      rtt.push(performance.now() - t)
+    }
+    const done = new Promise<void>(resolve => { all = resolve })
+    const payload = new Uint8Array(o.bytes)
+    const t0 = performance.now()
+    for (let i = 0; i < o.count; i++) {
+      // Wait for the socket to drain like a whisper waits for its stream: same back-pressure rule.
+      if (!client.write(frame(payload))) await new Promise(resolve => client.once('drain', resolve))
+    }
+    await done
+    return { throughputMBps: o.count * o.bytes / 2 ** 20 / ((performance.now() - t0) / 1000), rttMs: distribution(rtt) }
+  } finally {
+    client.destroy()
+    await new Promise(resolve => server.close(resolve))
+  }
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      peers: { type: 'string', default: '10' },
+      shouts: { type: 'string', default: '300' },
+      burst: { type: 'string', default: '1000' },
+      'shout-bytes': { type: 'string', default: '200' },
+      whispers: { type: 'string', default: '2000' },
+      'whisper-bytes': { type: 'string', default: '16384' },
+      rtts: { type: 'string', default: '500' },
+      json: { type: 'string', default: 'out/bench.json' }
+    }
+  })
+  const g = { peers: Number(values.peers), shouts: Number(values.shouts), burst: Number(values.burst), bytes: Number(values['shout-bytes']) }
+  const w = { count: Number(values.whispers), bytes: Number(values['whisper-bytes']), rtts: Number(values.rtts) }
+  const log = (s: string): void => { process.stderr.write(s + '\n') }
+  log(`bench: ${g.peers} nodes, ${g.shouts} shouts of ${g.bytes} B + a burst of ${g.burst}; ${w.count} whispers of ${w.bytes} B, ${w.rtts} round trips`)
+  const bare = await measureGroup(bareGroup, g); log('  bare gossipsub done')
+  const shoal = await measureGroup(shoalGroup, g); log('  shoal shout done')
+  const raw = await rawSocket(w); log('  raw socket done')
+  const whisper = await shoalWhisper(w); log('  shoal whisper done')
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    config: { ...g, whispers: w },
+    shout: { shoal, bare, ratios: { p50: shoal.latencyMs.p50 / bare.latencyMs.p50, p99: shoal.latencyMs.p99 / bare.latencyMs.p99, burst: shoal.burstMsgsPerSec / bare.burstMsgsPerSec, heap: shoal.heapPerNodeMB / bare.heapPerNodeMB } },
+    whisper: { shoal: whisper, raw, ratios: { throughput: whisper.throughputMBps / raw.throughputMBps, rttP50: whisper.rttMs.p50 / raw.rttMs.p50 } },
+    targets: {
+      whisperThroughputAtLeastHalfOfRaw: whisper.throughputMBps >= 0.5 * raw.throughputMBps,
+      shoutP99AtMost1_2xBare: shoal.latencyMs.p99 <= 1.2 * bare.latencyMs.p99,
+      shoutDelivery100: shoal.ratio === 1
+    }
+  }
+  const d = (x: Distribution): string => `${ms(x.p50)} / ${ms(x.p90)} / ${ms(x.p99)} / ${ms(x.max)}`
+  const r = result
+  console.log([
+    `shout (${g.peers} nodes, memory transport)        Shoal                         bare gossipsub                ratio`,
+    `  latency p50/p90/p99/max ms     ${d(shoal.latencyMs).padEnd(30)}${d(bare.latencyMs).padEnd(30)}p50 ${r.shout.ratios.p50.toFixed(2)}x, p99 ${r.shout.ratios.p99.toFixed(2)}x`,
+    `  delivery                       ${`${shoal.delivered}/${shoal.expected}`.padEnd(30)}${`${bare.delivered}/${bare.expected}`.padEnd(30)}`,
+    `  burst, msgs/s to all           ${shoal.burstMsgsPerSec.toFixed(0).padEnd(30)}${bare.burstMsgsPerSec.toFixed(0).padEnd(30)}${r.shout.ratios.burst.toFixed(2)}x`,
+    `  heap per node MB               ${shoal.heapPerNodeMB.toFixed(2).padEnd(30)}${bare.heapPerNodeMB.toFixed(2).padEnd(30)}${r.shout.ratios.heap.toFixed(2)}x`,
+    `whisper (TCP loopback)                 Shoal                         raw node:net                  ratio`,
+    `  throughput MB/s (${w.bytes} B msgs)  ${whisper.throughputMBps.toFixed(1).padEnd(30)}${raw.throughputMBps.toFixed(1).padEnd(30)}${r.whisper.ratios.throughput.toFixed(2)}x`,
+    `  round trip p50/p90/p99/max ms  ${d(whisper.rttMs).padEnd(30)}${d(raw.rttMs).padEnd(30)}p50 ${r.whisper.ratios.rttP50.toFixed(2)}x`,
+    `targets: whisper >= 50% of raw: ${r.targets.whisperThroughputAtLeastHalfOfRaw ? 'MET' : 'NOT met'}; shout p99 <= 1.2x bare: ${r.targets.shoutP99AtMost1_2xBare ? 'MET' : 'NOT met'}; shout delivery 100%: ${r.targets.shoutDelivery100 ? 'MET' : 'NOT met'}`
+  ].join('\n'))
+  await mkdir(dirname(values.json), { recursive: true })
+  await writeFile(values.json, JSON.stringify(result, null, 2) + '\n')
+  console.log(`(JSON: ${values.json})`)
+}
+
+main().then(() => {
+  // Every node and socket is stopped: nothing should keep the process alive. If something does, say what.
+  setTimeout(() => {
+    const handles = (process as any)._getActiveHandles?.() as unknown[] ?? []
+    console.error(`bench: still running 5 s after everything stopped; active handles: ${handles.map(h => (h as any)?.constructor?.name).join(', ')}`)
+    process.exit(process.exitCode ?? 0)
+  }, 5000).unref()
+}, err => { console.error(err); process.exitCode = 1 })

@@ -1,0 +1,163 @@
+// A simulator worker process: hosts some of the run's real Shoal nodes on TCP loopback and does
+// what the coordinator (sim/runner.ts) tells it over IPC. Everything the nodes emit goes back
+// timestamped where it happened (one machine, one clock), in small batches.
+import { createNode, type ShoalNode } from '../src/index.js'
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { feedDiscovery, type Feed, type Sighting } from './feed-discovery.js'
+import { SegmentGater } from './segment-gater.js'
+
+export type WorkerCommand =
+  | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local' }
+  | { cmd: 'stop', key: number }
+  | { cmd: 'hear', to: number[], peers: Sighting[] }
+  | { cmd: 'segments', segments: Record<string, string> | null }
+  | { cmd: 'shout', key: number, group: string, q: number, bytes: number }
+  | { cmd: 'whisper', key: number, to: string, q: number, bytes: number }
+  | { cmd: 'slow', delayMs: number }
+  | { cmd: 'sample' }
+  | { cmd: 'exit' }
+
+export type Observed =
+  | { type: 'ev', key: number, event: 'enter' | 'exit' | 'suspect' | 'alive', peer: string, reason?: string, at: number }
+  | { type: 'rx', key: number, kind: 'shout' | 'whisper', q: number, from: string, at: number }
+  | { type: 'sent', key: number, kind: 'shout' | 'whisper', q: number, at: number, error?: string }
+
+export interface NodeSample {
+  key: number
+  peers: number
+  connections: number
+  shoutsSent: number
+  shoutsReceived: number
+  whispersSent: number
+  whispersReceived: number
+  presenceFramesSent: number
+  presenceBytesSent: number
+  shoutFallbacks: number
+}
+
+export type WorkerMessage =
+  | { type: 'batch', items: Observed[] }
+  | { type: 'started', key: number, id: string, addrs: string[], at: number }
+  | { type: 'start-failed', key: number, error: string }
+  | { type: 'stopped', key: number, at: number }
+  | { type: 'sample', at: number, rss: number, heap: number, cpuMs: number, nodes: NodeSample[] }
+
+const nodes = new Map<number, { node: ShoalNode, feed: Feed }>()
+const gater = new SegmentGater()
+let slowMs = 0
+let batch: Observed[] = []
+let flush: ReturnType<typeof setTimeout> | undefined
+
+const send = (m: WorkerMessage): void => { process.send?.(m) }
+const observe = (o: Observed): void => {
+  batch.push(o)
+  flush ??= setTimeout(() => { flush = undefined; const items = batch; batch = []; send({ type: 'batch', items }) }, 20)
+}
+// A slow consumer: this process does `slowMs` of work for every message it takes in.
+const busy = (): void => { if (slowMs > 0) { const end = performance.now() + slowMs; while (performance.now() < end); } }
+
+process.on('message', (m: WorkerCommand) => {
+  handle(m).catch(err => { process.stderr.write(`sim worker: ${String(err?.stack ?? err)}\n`) })
+})
+process.on('disconnect', () => { process.exit(0) })
+
+async function handle (m: WorkerCommand): Promise<void> {
+  switch (m.cmd) {
+    case 'start': await start(m); break
+    case 'stop': {
+      const n = nodes.get(m.key)
+      nodes.delete(m.key)
+      await n?.node.stop()
+      send({ type: 'stopped', key: m.key, at: Date.now() })
+      break
+    }
+    case 'hear':
+      for (const k of m.to) nodes.get(k)?.feed.hear(m.peers)
+      break
+    case 'segments':
+      gater.set(m.segments)
+      for (const { node } of nodes.values()) {
+        for (const c of node.libp2p.getConnections()) {
+          if (gater.blocked(node.id, c.remotePeer.toString())) c.abort(new Error('simulated partition'))
+        }
+      }
+      break
+    case 'shout':
+    case 'whisper': {
+      const n = nodes.get(m.key)
+      if (n == null) return
+      const at = Date.now()
+      const data = { q: m.q, t: at, pad: 'x'.repeat(Math.max(0, m.bytes - 40)) }
+      const sent = m.cmd === 'shout' ? n.node.shout(m.group, data) : n.node.whisper(m.to, data)
+      sent.then(() => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at }) },
+        (err: Error) => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at, error: err.name }) })
+      break
+    }
+    case 'slow': slowMs = m.delayMs; break
+    case 'sample': {
+      const cpu = process.cpuUsage()
+      send({
+        type: 'sample',
+        at: Date.now(),
+        rss: process.memoryUsage().rss,
+        heap: process.memoryUsage().heapUsed,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        nodes: [...nodes].map(([key, { node }]) => {
+          const s = node.stats()
+          return {
+            key,
+            peers: node.peers().length,
+            connections: node.libp2p.getConnections().length,
+            shoutsSent: s.shoutsSent,
+            shoutsReceived: s.shoutsReceived,
+            whispersSent: s.whispersSent,
+            whispersReceived: s.whispersReceived,
+            presenceFramesSent: s.presenceFramesSent,
+            presenceBytesSent: s.presenceBytesSent,
+            shoutFallbacks: s.shoutFallbacks
+          }
+        })
+      })
+      break
+    }
+    case 'exit':
+      await Promise.allSettled([...nodes.values()].map(async n => { await n.node.stop() }))
+      process.exit(0)
+  }
+}
+
+async function start (m: Extract<WorkerCommand, { cmd: 'start' }>): Promise<void> {
+  const feed = feedDiscovery()
+  const privateKey = privateKeyFromProtobuf(Buffer.from(m.privateKey, 'base64'))
+  let node: ShoalNode
+  try {
+    node = await createNode({
+      name: m.name,
+      privateKey,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      discovery: [feed.discovery],
+      connectionGater: gater.forLocal(peerIdFromPrivateKey(privateKey).toString()),
+      groups: m.groups,
+      profile: m.profile
+    })
+  } catch (err: any) {
+    send({ type: 'start-failed', key: m.key, error: String(err?.message ?? err) })
+    return
+  }
+  nodes.set(m.key, { node, feed })
+  const key = m.key
+  for (const event of ['enter', 'exit', 'suspect', 'alive'] as const) {
+    node.on(event, (e: any) => { observe({ type: 'ev', key, event, peer: e.peer.id, reason: e.reason, at: Date.now() }) })
+  }
+  const rx = (kind: 'shout' | 'whisper') => (e: { from: { id: string }, data: unknown }) => {
+    const at = Date.now()
+    busy()
+    const q = (e.data as { q?: unknown })?.q
+    if (typeof q === 'number') observe({ type: 'rx', key, kind, q, from: e.from.id, at })
+  }
+  node.on('shout', rx('shout'))
+  node.on('whisper', rx('whisper'))
+  send({ type: 'started', key, id: node.id, addrs: node.addresses(), at: Date.now() })
+}

@@ -1,0 +1,56 @@
+import test from 'ava'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { simulate } from '../sim/cli.js'
+import { formatSummary } from '../sim/summary.js'
+
+test.serial('a small scenario: every fault is noticed by every peer, every shout arrives where no fault excuses a loss, and the report is written', async t => {
+  t.timeout(240_000)
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-sim-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const scenario = JSON.parse(await readFile(new URL('../../sim/scenarios/small.json', import.meta.url), 'utf8'))
+  const { result: r, files } = await simulate(scenario, {}, { report: join(dir, 'out') })
+  t.log('\n' + formatSummary(r))
+
+  t.true(r.formation.converged)
+  // One row per fault in the scenario: crash, freeze, leave, partition.
+  t.deepEqual(r.faults.map(f => f.type.split(' ')[0]).sort(), ['crash', 'freeze', 'leave'])
+  for (const f of r.faults) {
+    t.true(f.observers > 0, `${f.type}: nobody to notice it`)
+    t.is(f.noticed, f.observers, `${f.type} noticed by ${f.noticed}/${f.observers}`)
+  }
+  const crash = r.faults.find(f => f.type === 'crash')
+  t.true(Number.isFinite(crash?.backAllMs), 'the crashed peer, restarted, is back in every view')
+  const leave = r.faults.find(f => f.type === 'leave')
+  t.true((leave?.reasons.left ?? 0) > 0, 'a graceful leave is reported as left')
+
+  t.true(r.shouts.expected > 0)
+  t.is(r.shouts.delivered, r.shouts.expected, r.shouts.lost.join('; '))
+  t.is(r.shouts.duplicates, 0)
+  t.true(r.shouts.latencyMs.count > 0)
+
+  // The files: valid JSON with the same figures, and a page with a plot per figure and nothing to fetch.
+  t.truthy(files)
+  const json = JSON.parse(await readFile(files!.json, 'utf8'))
+  t.is(json.shouts.delivered, r.shouts.delivered)
+  t.is(json.scenario.name, 'small')
+  const html = await readFile(files!.html, 'utf8')
+  for (const id of ['membership', 'latency', 'delivery', 'traffic']) t.regex(html, new RegExp(`<figure id="plot-${id}"><svg`))
+  t.notRegex(html, /<script/)
+  t.notRegex(html.replace(/xmlns(:xlink)?="http[^"]+"/g, ''), /(src|href)="https?:/)
+})
+
+// Serial: two simulations at once starve each other of CPU. Seen failing once at 24 peers (32 views never came back after the heal; notes/issue-4.md).
+test.serial('a partition is noticed across it, and after the heal every view comes back and every shout arrives', async t => {
+  t.timeout(180_000)
+  const scenario = JSON.parse(await readFile(new URL('../../sim/scenarios/partition.json', import.meta.url), 'utf8'))
+  const { result: r } = await simulate(scenario, {}, { report: null })
+  t.log('\n' + formatSummary(r))
+  t.true(r.formation.converged)
+  const p = r.faults.find(f => f.type.startsWith('partition'))
+  t.true((p?.observers ?? 0) > 0)
+  t.is(p?.noticed, p?.observers)
+  t.true(Number.isFinite(p?.backAllMs), 'after the heal every view comes back')
+  t.is(r.shouts.delivered, r.shouts.expected, r.shouts.lost.join('; '))
+})
