@@ -16,6 +16,10 @@ import { resolveOptions, type NodeOptions } from './options.js'
 import { ShoalNode, type ShoalLibp2p } from './node.js'
 import type { PeerDiscovery } from '@libp2p/interface'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { preSharedKey } from '@libp2p/pnet'
+import { pnetKey } from './trust/mesh-key.js'
+import { PeerPolicy } from './trust/peer-policy.js'
 
 /** Creates a node, starts it and resolves once it is listening. */
 export async function createNode (options: NodeOptions = {}): Promise<ShoalNode> {
@@ -23,11 +27,14 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
   const sightings = new EventTarget()
   // The node signs its state with the same key that makes its peer id (see presence/signed-state).
   const privateKey = opts.privateKey ?? await generateKeyPair('Ed25519')
+  const policy = new PeerPolicy(opts.allow, opts.deny, peerIdFromPrivateKey(privateKey).toString())
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey,
     addresses: { listen: opts.listen },
     transports: [tcp(), memory()],
+    // A private mesh encrypts every connection with the mesh key before Noise even starts.
+    ...(opts.meshKey != null ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.meshKey) }) } : {}),
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     peerDiscovery: [
@@ -41,14 +48,14 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
       allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
     },
     connectionMonitor: { enabled: opts.connectionMonitor },
-    connectionGater: opts.connectionGater,
+    connectionGater: policy.restricts ? policy.gater(opts.connectionGater) : opts.connectionGater,
     services: {
       identify: identify(),
       ping: ping(),
       pubsub: pubsubService({ maxDataLength: opts.maxMessageSize })
     }
   })
-  const node = new ShoalNode(libp2p, opts, { sightings, privateKey })
+  const node = new ShoalNode(libp2p, opts, { sightings, privateKey, policy })
   try {
     await node.start()
   } catch (err) {

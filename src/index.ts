@@ -13,3 +13,4 @@ export {
   ShoalError, PeerNotFoundError, PeerUnreachableError, MessageTooLargeError, InvalidArgumentError,
   NodeStoppedError, ConfigError, DecodeError, RequestTimeoutError, PeerLostError, NoHandlerError, RemoteError, NotEnoughRepliesError, JobFailedError
 } from './errors.js'
+export { generateMeshKey, type MeshKey } from './trust/mesh-key.js'

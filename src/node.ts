@@ -32,6 +32,7 @@ import {
 import type { EventOf, GatherItem, GatherOptions, GatherResult, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
+import type { PeerPolicy } from './trust/peer-policy.js'
 
 export type ShoalLibp2p = Libp2p<{ pubsub: GossipSub }>
 
@@ -105,6 +106,7 @@ export class ShoalNode {
     malformedDropped: 0,
     expiredDropped: 0,
     filteredDropped: 0,
+    deniedDropped: 0,
     presenceFramesSent: 0,
     presenceBytesSent: 0,
     probesFailed: 0,
@@ -113,6 +115,7 @@ export class ShoalNode {
 
   readonly #self: PeerState
   readonly #privateKey: PrivateKey
+  readonly #policy: PeerPolicy | undefined
   // #self as signed by us; renewed with every version (see #resign).
   #signed: SignedState | undefined
   // Peers we have sent our hello to. Not the same as the table: a peer is introduced to us only
@@ -129,10 +132,11 @@ export class ShoalNode {
   readonly #lingering = new Set<ReturnType<typeof setTimeout>>()
   #stopping: Promise<void> | undefined
 
-  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey }) {
+  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy }) {
     this.#libp2p = libp2p
     this.#opts = opts
     this.#privateKey = deps.privateKey
+    this.#policy = deps.policy
     this.id = libp2p.peerId.toString()
     this.name = opts.name
     // The version doubles as SWIM's incarnation number; starting from the clock makes a restarted
@@ -944,6 +948,8 @@ export class ShoalNode {
 
   /** Applies a newer state of `id`, however it reached us, and emits what changed. */
   #apply (id: string, signed: SignedState): StateChange | null {
+    // A neighbour with other allow/deny lists may vouch for a peer we refuse.
+    if (this.#policy?.admits(id) === false) return null
     const change = this.#table.apply(id, signed.state, signed)
     if (change == null) return null
     this.#deathNoticed.delete(id)
@@ -1016,6 +1022,7 @@ export class ShoalNode {
 
   /** Delivers a message now if its sender has introduced itself, or once it has (see PendingDeliveries). */
   #deliver (from: string, emit: (peer: PeerInfo) => void): void {
+    if (this.#policy?.admits(from) === false) { this.#stats.deniedDropped++; return }
     const peer = this.#table.info(from)
     if (peer != null) emit(peer)
     else this.#pending.hold(from, () => { emit(this.#table.info(from) as PeerInfo) })

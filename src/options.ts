@@ -2,6 +2,7 @@ import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interfa
 import { PROFILES, type PresenceProfile, type PresenceTuning } from './presence/profile.js'
 import { ConfigError } from './errors.js'
 import { LIMITS, headersProblem } from './codec/frame.js'
+import { meshKeyBytes, meshServiceTag, type MeshKey } from './trust/mesh-key.js'
 
 export interface MdnsOptions {
   /** Milliseconds between mDNS queries (default 5000). */
@@ -57,6 +58,16 @@ export interface NodeOptions {
    * Shoal's own probes detect dead peers, with suspicion and refutation instead of a hard cut).
    */
   connectionMonitor?: boolean
+  /**
+   * Private mesh: a shared secret (64 hex characters from `generateMeshKey()`, a libp2p
+   * `swarm.key` text, or 32 bytes). Only nodes holding the same key can connect; with mDNS on and
+   * no `serviceTag` given, members announce under a tag derived from the key.
+   */
+  meshKey?: MeshKey
+  /** Peer ids allowed to connect, appear in the view and deliver messages; nobody else is (default: anyone). */
+  allow?: string[]
+  /** Peer ids refused, however they reach us (default: none). */
+  deny?: string[]
 }
 
 export interface ResolvedOptions {
@@ -78,10 +89,15 @@ export interface ResolvedOptions {
   discovery: Array<(components: any) => PeerDiscovery>
   connectionGater?: ConnectionGater
   connectionMonitor: boolean
+  /** The mesh key's 32 bytes, if the mesh is private. */
+  meshKey?: Uint8Array
+  allow?: string[]
+  deny?: string[]
 }
 
 const CONFIG_KEYS = new Set(['name', 'headers', 'listen', 'mdns', 'bootstrap', 'groups', 'echo', 'maxMessageSize',
-  'maxPeers', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence'])
+  'maxPeers', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence',
+  'meshKey', 'allow', 'deny'])
 
 /** Checks a parsed config file: only plain JSON options, no unknown keys (a typo should not pass silently). */
 export function checkConfigObject (value: unknown, source: string): NodeOptions {
@@ -100,11 +116,14 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
   for (const key of Object.keys(o.presence ?? {})) {
     if (!Object.hasOwn(PROFILES.lan, key)) throw new ConfigError(`presence: unknown timing "${key}"`)
   }
+  const meshKey = o.meshKey != null ? meshKeyBytes(o.meshKey) : undefined
+  // A private mesh announces under its own mDNS tag unless the user chose one.
+  const meshTag = meshKey != null && mdns !== false && (mdns === true || mdns.serviceTag == null) ? { serviceTag: meshServiceTag(meshKey) } : {}
   const resolved: ResolvedOptions = {
     name: o.name ?? defaultName,
     headers: o.headers ?? {},
     listen: o.listen ?? ['/ip4/0.0.0.0/tcp/0'],
-    mdns: mdns === false ? false : { interval: 5000, serviceTag: '_shoal._udp.local', ...(mdns === true ? {} : mdns) },
+    mdns: mdns === false ? false : { interval: 5000, serviceTag: '_shoal._udp.local', ...meshTag, ...(mdns === true ? {} : mdns) },
     bootstrap: o.bootstrap ?? [],
     groups: o.groups ?? [],
     echo: o.echo ?? false,
@@ -118,7 +137,10 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     presence: { ...PROFILES[profile], ...o.presence },
     discovery: o.discovery ?? [],
     connectionGater: o.connectionGater,
-    connectionMonitor: o.connectionMonitor ?? false
+    connectionMonitor: o.connectionMonitor ?? false,
+    meshKey,
+    allow: o.allow,
+    deny: o.deny
   }
   validate(resolved)
   return resolved
@@ -140,5 +162,8 @@ function validate (o: ResolvedOptions): void {
     if (!Number.isFinite(v) || v < 0 || (v === 0 && key !== 'indirectProbes')) fail(`presence.${key} must be a positive number`)
   }
   if (o.presence.probeTimeout >= o.presence.probeInterval) fail('presence.probeTimeout must be shorter than presence.probeInterval')
+  for (const key of ['allow', 'deny'] as const) {
+    if (o[key] != null && (!Array.isArray(o[key]) || o[key].some(s => typeof s !== 'string'))) fail(`${key} must be an array of peer ids`)
+  }
   if (o.mdns !== false && (!(o.mdns.interval > 0) || typeof o.mdns.serviceTag !== 'string')) fail('mdns must be true, false or { interval, serviceTag }')
 }

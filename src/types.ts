@@ -108,6 +108,8 @@ export interface NodeStats {
   expiredDropped: number
   /** Shouts dropped because their headers did not pass the filter this node joined the group with. */
   filteredDropped: number
+  /** Messages from peers the allow/deny lists refuse that reached us through a neighbour (gossip). */
+  deniedDropped: number
   /** Presence traffic (hello, probes, suspicion gossip, anti-entropy) sent, in frames and bytes. */
   presenceFramesSent: number
   presenceBytesSent: number
