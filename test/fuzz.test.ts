@@ -33,18 +33,18 @@ const peerState: fc.Arbitrary<PeerState> = fc.record({
   addrs: fc.array(fc.constant('/ip4/10.0.0.1/tcp/4001'), { maxLength: 3 })
 })
 const signedState = peerState.chain(state => fc.uint8Array({ minLength: 1, maxLength: 80 }).map(sig => ({ state, body: stateBody(state), sig })))
-const frame: fc.Arbitrary<Frame> = fc.oneof(
+const frame = fc.oneof(
   signedState.map(signed => ({ type: 'state' as const, signed })),
   fc.array(fc.record({ id: peerId, signed: signedState }), { maxLength: 4 }).map(states => ({ type: 'states' as const, states })),
   fc.nat().map(ver => ({ type: 'ack' as const, ver })),
-  fc.constant({ type: 'bye' as const }),
+  fc.nat().map(ver => ({ type: 'bye' as const, ver })),
   fc.uint8Array({ minLength: 1, maxLength: 200 }).map(payload => ({ type: 'whisper' as const, payload })),
   fc.record({ seq: fc.nat(), group: text(30), payload: fc.uint8Array({ minLength: 1, maxLength: 200 }) }).map(shout => ({ type: 'shout' as const, shout })),
   fc.constantFrom('ping' as const, 'pong' as const, 'nack' as const).chain(type => fc.nat().map(seq => ({ type, seq }))),
   fc.record({ seq: fc.nat(), target: peerId }).map(f => ({ type: 'ping-req' as const, ...f })),
   fc.constantFrom('suspect' as const, 'dead' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
   fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f }))
-)
+) as fc.Arbitrary<Frame>
 
 /** A valid encoding damaged the ways a buggy or hostile peer damages it. */
 const mutated = fc.tuple(frame.map(encodeFrame), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'truncate', 'insert', 'append', 'retype'))
