@@ -196,11 +196,12 @@ export class ShoalNode {
       stats: this.#stats,
       sendDirect: (peer, frame) => {
         if (this.#wire.trySend(peer, frame)) return { queued: Promise.resolve(), sent: Promise.resolve() }
-        // Not connected yet, or the stream is full: the shout need not wait, but the copy does,
-        // longer than a whisper would, since a connection on a busy machine can take seconds.
-        const sent = this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(SHOUT_COPY_TIMEOUT_MS))
-        const queued = this.#wire.hasConnection(peer) ? sent : Promise.resolve()
-        return { queued, sent }
+        // Not connected yet, or the stream is full. The shout does not wait: one member that stops
+        // reading must not hold up everyone else's copies. The copy waits for room (as a whisper
+        // would) or for a connection, longer, since one on a busy machine can take seconds.
+        const connected = this.#wire.hasConnection(peer)
+        const sent = this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(connected ? opts.sendTimeout : SHOUT_COPY_TIMEOUT_MS))
+        return { queued: Promise.resolve(), sent }
       },
       unsure: peer => this.#newlyConnected(peer),
       onShout: (from, shout) => { this.#onShout(from, shout) }
