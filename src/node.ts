@@ -171,10 +171,7 @@ export class ShoalNode {
       log: logger('shoal:requests'),
       decode: payload => this.#checkedPayload(payload),
       encode: value => this.#encode(value as Payload),
-      send: async (peer, frame) => {
-        const bytes = encodeFrame(frame)
-        if (!this.#wire.trySend(peer, bytes)) await this.#wire.send(peerIdFromString(peer), bytes, AbortSignal.timeout(opts.sendTimeout))
-      }
+      send: async (peer, frame) => { await this.#sendDirect(peer, encodeFrame(frame), opts.sendTimeout) }
     })
     this.#sure = new SureWhisper({
       log: logger('shoal:whisper'),
@@ -464,9 +461,15 @@ export class ShoalNode {
     await this.#publishState()
   }
 
-  /** A frame straight to a peer's data stream: at once if it has room, else waiting (and dialling) under `signal`. */
-  async #sendDirect (peer: string, frame: Uint8Array, signal: AbortSignal): Promise<void> {
-    if (!this.#wire.trySend(peer, frame)) await this.#wire.send(peerIdFromString(peer), frame, signal)
+  /**
+   * A frame straight to a peer's data stream: at once if it has room, else waiting (and dialling)
+   * under `limit`, a signal or a timeout in ms. A timeout is only made when needed: the fast path
+   * is most sends, and a timer per frame showed in request round trips.
+   */
+  async #sendDirect (peer: string, frame: Uint8Array, limit: AbortSignal | number): Promise<void> {
+    if (this.#wire.trySend(peer, frame)) return
+    const signal = typeof limit === 'number' ? AbortSignal.timeout(limit) : limit
+    await this.#wire.send(peerIdFromString(peer), frame, signal)
   }
 
   #scatterArgs (group: string, service: string, data: Payload, options: GatherOptions): [PeerInfo[], (peer: PeerInfo, signal: AbortSignal) => Promise<Payload>, number] {
@@ -523,7 +526,7 @@ export class ShoalNode {
     for (const t of this.#lingering) clearTimeout(t)
     this.#suspicions.clearAll()
     // A leaving node dials no one: a peer it is not connected to hears of the leave from the others.
-    const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const connected = this.#connectedIds()
     const peers = this.#table.ids().filter(id => connected.has(id))
     const acked = this.#acks.wait(peers, ver, grace())
     await Promise.allSettled(peers.map(async id => { await this.#wire.sendConnected(peerIdFromString(id), bye, grace()) }))
@@ -646,9 +649,14 @@ export class ShoalNode {
     return view
   }
 
+  /** Peers we hold an open connection to. */
+  #connectedIds (): Set<string> {
+    return new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+  }
+
   /** Peers the prober may pick: connected ones, and those we have not reached long after hearing of them. */
   #probeable (): string[] {
-    const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const connected = this.#connectedIds()
     const now = Date.now()
     return this.#table.ids().filter(id => connected.has(id) || now - (this.#table.since(id) ?? now) > JOIN_GRACE_MS)
   }
@@ -784,7 +792,7 @@ export class ShoalNode {
   #sync (): void {
     const ids = this.#table.ids()
     if (ids.length === 0) return
-    const connected = new Set(this.#libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const connected = this.#connectedIds()
     const unconnected = ids.filter(id => !connected.has(id))
     if (unconnected.length > 0) this.#dialer.offer(unconnected.map(id => ({ id, addrs: (this.#table.info(id) as PeerInfo).addresses })))
     const reachable = ids.filter(id => connected.has(id))
