@@ -11,6 +11,7 @@ import { SureWhisper } from './patterns/sure-whisper.js'
 import { validator, type HandleOptions } from './patterns/typed.js'
 import { accepts, checkFilter, checkMessageHeaders, splitHeaders, withHeaders, type ShoutFilter } from './patterns/filter.js'
 import { Dialer } from './discovery/dialer.js'
+import { Overlay } from './discovery/overlay.js'
 import { Groups } from './groups/groups.js'
 import type { GossipSub } from './groups/pubsub.js'
 import { PeerTable } from './presence/peer-table.js'
@@ -74,6 +75,10 @@ const SETTLED_CONNECTION_MS = 5000
 const DEAD_FANOUT = 3
 // Signed states are handed over in frames of about this size at most.
 const STATES_FRAME_BYTES = 64 * 1024
+// In a partial mesh: connected members each of our groups should have (gossipsub's mesh degree).
+const GROUP_DEGREE = 6
+// In a partial mesh: the random wait, at most, before a discovered peer is dialled (see Dialer).
+const DIAL_SPREAD_MS = 1000
 
 /**
  * A member of the mesh. Created by `createNode`; see the README for the model. Public methods
@@ -91,6 +96,8 @@ export class ShoalNode {
   readonly #wire: Wire
   readonly #groups: Groups
   readonly #dialer: Dialer
+  // Set in a partial mesh (the `degree` option): which connections to keep.
+  readonly #overlay: Overlay | undefined
   readonly #requests: Requests<Payload>
   readonly #queues: WorkQueues
   readonly #sure: SureWhisper
@@ -217,6 +224,17 @@ export class ShoalNode {
       // Stalls shorter than a probe timeout are noise; longer ones may have hidden a refutation.
       stallSince: since => { const lag = worstLagSince(since); return lag > opts.presence.probeTimeout ? lag : 0 }
     })
+    this.#overlay = opts.degree == null
+      ? undefined
+      : new Overlay({
+        degree: opts.degree,
+        groupDegree: GROUP_DEGREE,
+        connected: () => this.#connectedIds(),
+        groups: () => this.#self.groups,
+        groupsOf: id => this.#table.info(id)?.groups,
+        ids: () => this.#table.ids()
+      })
+    const overlay = this.#overlay
     this.#dialer = new Dialer({
       libp2p,
       sightings: deps.sightings,
@@ -224,7 +242,8 @@ export class ShoalNode {
       maxPeers: opts.maxPeers,
       bootstrap: opts.bootstrap.map(a => multiaddr(a)),
       bootstrapInterval: opts.bootstrapInterval,
-      tieBreakDelay: TIE_BREAK_MS
+      tieBreakDelay: TIE_BREAK_MS,
+      ...(overlay != null ? { wants: (id, pending) => overlay.wants(id, pending), spread: DIAL_SPREAD_MS } : {})
     })
   }
 
@@ -309,6 +328,7 @@ export class ShoalNode {
     if (this.#self.groups.includes(group)) return
     this.#groups.subscribe(group)
     this.#self.groups.push(group)
+    this.#mend()
     await this.#publishState(options.signal)
   }
 
@@ -335,7 +355,10 @@ export class ShoalNode {
     const body = options.headers != null ? withHeaders(headers, payload) : payload
     if (body.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(body.byteLength - 1, this.#opts.maxMessageSize)
     options.signal?.throwIfAborted()
-    await this.#groups.publish(group, body, this.#table.membersOf(group))
+    // In a partial mesh, members we are not connected to hear the shout through gossipsub's mesh.
+    const members = this.#table.membersOf(group)
+    const connected = this.#overlay != null ? this.#connectedIds() : undefined
+    await this.#groups.publish(group, body, connected != null ? members.filter(id => connected.has(id)) : members)
     if (this.#opts.echo && this.#self.groups.includes(group) && accepts(this.#filters.get(group), headers)) {
       this.#hub.emit({ type: 'shout', from: this.#selfInfo(), group, data: decodePayload(payload), headers: { ...headers } })
     }
@@ -573,10 +596,12 @@ export class ShoalNode {
     const ver = ++this.#self.ver
     await this.#resign()
     const frame = this.#stateFrame()
-    const peers = [...new Set([...this.#introduced, ...this.#table.ids()])]
+    // In a partial mesh the neighbours acknowledge, and pass the change on to everyone else.
+    const partial = this.#overlay != null
+    const peers = partial ? this.#neighbours() : [...new Set([...this.#introduced, ...this.#table.ids()])]
     this.#count(frame, peers.length)
     const acked = this.#acks.wait(peers, ver, signal)
-    await Promise.all(peers.map(async id => { await this.#sendTo(id, frame, 'data', true) }))
+    await Promise.all(peers.map(async id => { await this.#sendTo(id, frame, 'data', !partial) }))
     await acked
   }
 
@@ -610,9 +635,24 @@ export class ShoalNode {
     this.#stats.presenceBytesSent += frame.byteLength * copies
   }
 
-  /** Sends a presence frame to every peer in the view, except `except`; encoded once for all. */
+  /** Sends a presence frame to every neighbour except `except`; encoded once for all. */
   #broadcast (frame: Frame, lane: Lane, except?: string): void {
-    this.#sendAll(this.#table.ids().filter(id => id !== except), frame, lane)
+    this.#sendAll(this.#neighbours(except), frame, lane)
+  }
+
+  /**
+   * The peers presence news goes to: in a full mesh everyone in the view; in a partial mesh the
+   * ones we are connected to (and introduced to), each of which passes news on to its own.
+   */
+  #neighbours (except?: string): string[] {
+    if (this.#overlay == null) return this.#table.ids().filter(id => id !== except)
+    const connected = this.#connectedIds()
+    return [...this.#introduced].filter(id => id !== except && connected.has(id))
+  }
+
+  /** In a partial mesh, passes news heard from `from` on to the other neighbours (each passes it on once: when it is news to it). */
+  #relay (frame: Frame, from: string): void {
+    if (this.#overlay != null) this.#broadcast(frame, 'control', from)
   }
 
   #sendAll (to: string[], frame: Frame, lane: Lane): void {
@@ -657,6 +697,8 @@ export class ShoalNode {
   /** Peers the prober may pick: connected ones, and those we have not reached long after hearing of them. */
   #probeable (): string[] {
     const connected = this.#connectedIds()
+    // In a partial mesh a peer we are not connected to is watched by its own neighbours.
+    if (this.#overlay != null) return this.#table.ids().filter(id => connected.has(id))
     const now = Date.now()
     return this.#table.ids().filter(id => connected.has(id) || now - (this.#table.since(id) ?? now) > JOIN_GRACE_MS)
   }
@@ -701,7 +743,9 @@ export class ShoalNode {
     // Pass a fresh suspicion on to the suspect itself: the reporter may be the one that cannot
     // reach it, and only the suspect can refute.
     if (this.#suspect(peer, ver, from) !== 'new') return
-    this.#sendPresence(peer, { type: 'suspect', peer, ver }, 'control')
+    // In a partial mesh the suspect hears it from those of its neighbours who heard it.
+    if (this.#overlay != null) this.#relay({ type: 'suspect', peer, ver }, from)
+    else this.#sendPresence(peer, { type: 'suspect', peer, ver }, 'control')
     // Lifeguard shortens a suspicion with each independent confirmation, but in round robin a
     // given peer is probed by anyone only about every other period: a frozen peer kept its
     // suspicion near the longest timeout. About K of the nodes that hear of it check at once.
@@ -720,7 +764,7 @@ export class ShoalNode {
     this.#log('refuting suspicion from %s with version %d', from, this.#self.ver)
     void this.#resign().then(() => {
       // `from` may have dropped us already, and we it: it must hear the refutation all the same.
-      const to = this.#table.ids()
+      const to = this.#neighbours()
       if (!to.includes(from)) to.push(from)
       this.#sendAll(to, { type: 'state', signed: this.#signed as SignedState }, 'data')
     })
@@ -741,7 +785,11 @@ export class ShoalNode {
     if (this.#table.ver(peer) !== ver) return
     const frame: Frame = { type: 'dead', peer, ver }
     if (cause === 'probed') this.#broadcast(frame, 'control')
-    if (cause === 'dropped') this.#sendAll(sample(this.#table.ids().filter(id => id !== peer), DEAD_FANOUT), frame, 'control')
+    if (cause === 'dropped') {
+      // In a partial mesh every neighbour must hear it: the others learn it through them.
+      const to = this.#overlay != null ? this.#neighbours(peer) : sample(this.#table.ids().filter(id => id !== peer), DEAD_FANOUT)
+      this.#sendAll(to, frame, 'control')
+    }
     this.#lose(peer)
   }
 
@@ -759,8 +807,18 @@ export class ShoalNode {
   #onDeadFrame (from: string, peer: string, ver: number): void {
     if (peer === this.id) { this.#refute(from, ver); return }
     if (this.#outdated(peer, ver)) return
+    const news = this.#table.has(peer)
     this.#log('%s declared %s lost', from, peer)
     this.#lose(peer)
+    if (news) this.#relay({ type: 'dead', peer, ver }, from)
+  }
+
+  /** A neighbour passes on that `peer` said goodbye (partial mesh). */
+  #onLeftFrame (from: string, peer: string, ver: number): void {
+    if (peer === this.id) { this.#refute(from, ver); return }
+    if (this.#outdated(peer, ver) || !this.#table.has(peer)) return
+    this.#gone(peer, 'left')
+    this.#relay({ type: 'left', peer, ver }, from)
   }
 
   /**
@@ -793,12 +851,21 @@ export class ShoalNode {
     const ids = this.#table.ids()
     if (ids.length === 0) return
     const connected = this.#connectedIds()
-    const unconnected = ids.filter(id => !connected.has(id))
-    if (unconnected.length > 0) this.#dialer.offer(unconnected.map(id => ({ id, addrs: (this.#table.info(id) as PeerInfo).addresses })))
+    if (this.#overlay != null) this.#mend()
+    else this.#offer(ids.filter(id => !connected.has(id)))
     const reachable = ids.filter(id => connected.has(id))
     if (reachable.length === 0) return
     const peer = reachable[Math.floor(Math.random() * reachable.length)]
     this.#sendPresence(peer, { type: 'digest', ...viewDigest(this.#viewVersions()) }, 'control')
+  }
+
+  /** In a partial mesh, dials what the overlay misses: random peers, members of our groups. */
+  #mend (): void {
+    if (this.#overlay != null) this.#offer(this.#overlay.candidates())
+  }
+
+  #offer (ids: string[]): void {
+    if (ids.length > 0) this.#dialer.offer(ids.map(id => ({ id, addrs: this.#table.info(id)?.addresses ?? [] })))
   }
 
   /** A digest unlike ours: hand the sender our view (it keeps what is newer), at most once per sync interval. */
@@ -809,14 +876,21 @@ export class ShoalNode {
     if (now - (this.#viewSent.get(from) ?? 0) < this.#opts.presence.syncInterval) return
     this.#viewSent.set(from, now)
     this.#sendStates([from], this.#view(from))
+    // And who is gone: a view only adds peers, and a peer still holding one that left or died
+    // (its news got lost, or never crossed to its part of a partial mesh) would hold it forever.
+    for (const d of this.#table.tombstones()) {
+      if (d.id !== from) this.#sendPresence(from, { type: d.reason === 'left' ? 'left' : 'dead', peer: d.id, ver: d.ver }, 'control')
+    }
   }
 
   /**
    * Signed states relayed by a peer: a newcomer, a view. Each is checked against its owner's key
    * and kept if newer; peers new to us are dialled (the lower id of each pair dials, see Dialer).
+   * In a partial mesh what was news is passed on, and only peers the overlay wants are dialled.
    */
-  async #onStates (states: RelayedState[]): Promise<void> {
+  async #onStates (from: string, states: RelayedState[]): Promise<void> {
     const dial: Array<{ id: string, addrs: string[] }> = []
+    const news: RelayedState[] = []
     for (const { id, signed } of states) {
       if (this.#stopping != null) return
       if (id === this.id) continue
@@ -830,10 +904,13 @@ export class ShoalNode {
         this.#log.error('dropping a relayed state of %s: bad signature', id)
         continue
       }
-      if (this.#apply(id, signed)?.entered === true && this.#libp2p.getConnections(peerIdFromString(id)).length === 0) {
+      const change = this.#apply(id, signed)
+      if (change != null) news.push({ id, signed })
+      if (change?.entered === true && this.#libp2p.getConnections(peerIdFromString(id)).length === 0) {
         dial.push({ id, addrs: signed.state.addrs })
       }
     }
+    if (this.#overlay != null) this.#sendStates(this.#neighbours(from), news)
     // Not at once: a relay reaches every node in the same moment, and a hundred handshakes
     // started then would hold up the very frames that make the newcomer seen.
     if (dial.length > 0) this.#dialer.offer(dial, RELAY_DIAL_DELAY_MS * (1 + Math.random()))
@@ -897,7 +974,7 @@ export class ShoalNode {
     this.#acks.forget(id)
     this.#pending.drop(id)
     this.#requests.peerGone(id)
-    const peer = this.#table.remove(id, Date.now() + TOMBSTONE_MS)
+    const peer = this.#table.remove(id, Date.now() + TOMBSTONE_MS, reason)
     if (peer != null) this.#hub.emit({ type: 'exit', peer, reason })
   }
 
@@ -916,12 +993,16 @@ export class ShoalNode {
     if (this.#stopping != null && frame.type !== 'ack') return
     switch (frame.type) {
       case 'state': this.#onHello(id, frame.signed); break
-      case 'states': void this.#onStates(frame.states); break
+      case 'states': void this.#onStates(id, frame.states); break
       case 'ack': this.#acks.ack(id, frame.ver); break
-      case 'bye':
+      case 'bye': {
         this.#sendPresence(id, { type: 'ack', ver: frame.ver }, 'data')
+        const news = this.#table.has(id)
         this.#gone(id, 'left')
+        if (news) this.#relay({ type: 'left', peer: id, ver: frame.ver }, id)
         break
+      }
+      case 'left': this.#onLeftFrame(id, frame.peer, frame.ver); break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout); break
       case 'ping':
@@ -948,7 +1029,14 @@ export class ShoalNode {
   /** A state from its owner: a hello, or a change. Acknowledged, since the owner waits for that. */
   #onHello (from: string, signed: SignedState): void {
     this.#sendPresence(from, { type: 'ack', ver: signed.state.ver }, 'data')
-    if (this.#apply(from, signed)?.entered !== true) return
+    const change = this.#apply(from, signed)
+    // In a partial mesh every change, not just an entry, reaches the others only through us.
+    if (change != null && this.#overlay != null) {
+      this.#sendStates(this.#neighbours(from), [{ id: from, signed }])
+      if (change.entered) this.#sendStates([from], this.#view(from))
+      return
+    }
+    if (change?.entered !== true) return
     // We heard the newcomer first-hand before hearing of it: pass it on to everyone at once, and
     // hand it our view, so all see each other in one hop instead of after a hundred handshakes.
     this.#sendStates(this.#table.ids().filter(p => p !== from), [{ id: from, signed }])

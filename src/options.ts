@@ -32,6 +32,14 @@ export interface NodeOptions {
   maxMessageSize?: number
   /** Peers beyond this many are not dialled when discovered (default 200). */
   maxPeers?: number
+  /**
+   * Partial mesh for large meshes: each node keeps connections to about this many random peers
+   * (plus a few members of each of its groups) instead of to every peer, and presence news is
+   * relayed through them. Per-node cost then stays flat as the mesh grows, at the price of one or
+   * two more hops for news. Default: none, a full mesh (every peer connected to every other, up
+   * to `maxPeers`), which detects failures fastest up to about a hundred peers.
+   */
+  degree?: number
   /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
   sendTimeout?: number
   /** Milliseconds a request waits for its reply unless the call says otherwise (default 10000). */
@@ -80,6 +88,7 @@ export interface ResolvedOptions {
   echo: boolean
   maxMessageSize: number
   maxPeers: number
+  degree?: number
   sendTimeout: number
   requestTimeout: number
   ackTimeout: number
@@ -96,7 +105,7 @@ export interface ResolvedOptions {
 }
 
 const CONFIG_KEYS = new Set(['name', 'headers', 'listen', 'mdns', 'bootstrap', 'groups', 'echo', 'maxMessageSize',
-  'maxPeers', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence',
+  'maxPeers', 'degree', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence',
   'meshKey', 'allow', 'deny'])
 
 /** Checks a parsed config file: only plain JSON options, no unknown keys (a typo should not pass silently). */
@@ -129,6 +138,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     echo: o.echo ?? false,
     maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
     maxPeers: o.maxPeers ?? 200,
+    degree: o.degree,
     sendTimeout: o.sendTimeout ?? 5000,
     requestTimeout: o.requestTimeout ?? 10_000,
     ackTimeout: o.ackTimeout ?? 3000,
@@ -161,6 +171,7 @@ function validate (o: ResolvedOptions): void {
   for (const [key, v] of Object.entries(o.presence)) {
     if (!Number.isFinite(v) || v < 0 || (v === 0 && key !== 'indirectProbes')) fail(`presence.${key} must be a positive number`)
   }
+  if (o.degree != null && (!Number.isInteger(o.degree) || o.degree < 2 || o.degree > o.maxPeers)) fail('degree must be an integer from 2 to maxPeers')
   if (o.presence.probeTimeout >= o.presence.probeInterval) fail('presence.probeTimeout must be shorter than presence.probeInterval')
   for (const key of ['allow', 'deny'] as const) {
     if (o[key] != null && (!Array.isArray(o[key]) || o[key].some(s => typeof s !== 'string'))) fail(`${key} must be an array of peer ids`)

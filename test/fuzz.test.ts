@@ -42,7 +42,7 @@ const frame = fc.oneof(
   fc.record({ seq: fc.nat(), group: text(30), payload: fc.uint8Array({ minLength: 1, maxLength: 200 }) }).map(shout => ({ type: 'shout' as const, shout })),
   fc.constantFrom('ping' as const, 'pong' as const, 'nack' as const).chain(type => fc.nat().map(seq => ({ type, seq }))),
   fc.record({ seq: fc.nat(), target: peerId }).map(f => ({ type: 'ping-req' as const, ...f })),
-  fc.constantFrom('suspect' as const, 'dead' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
+  fc.constantFrom('suspect' as const, 'dead' as const, 'left' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
   fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f }))
 ) as fc.Arbitrary<Frame>
 

@@ -45,6 +45,8 @@ export type Frame =
   | { type: 'nack', seq: number }
   | { type: 'suspect', peer: string, ver: number }
   | { type: 'dead', peer: string, ver: number }
+  // A peer said goodbye at version `ver`; passed on in a partial mesh, where not all heard the bye.
+  | { type: 'left', peer: string, ver: number }
   // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'states' frame.
   | { type: 'digest', count: number, hash: number }
   // Other peers' signed states: a newcomer passed on, a view handed to a newcomer or a peer whose digest differs.
@@ -71,6 +73,7 @@ const SUSPECT = 11
 const DEAD = 12
 const DIGEST = 13
 const STATES = 15
+const LEFT = 16
 const REQUEST = 20
 const REPLY = 21
 const REPLY_ERROR = 22
@@ -114,6 +117,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'ping-req': return withType(PING_REQ, concat(varint.encode(frame.seq), enc.encode(frame.target)))
     case 'suspect': return withType(SUSPECT, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'dead': return withType(DEAD, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
+    case 'left': return withType(LEFT, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
     case 'states': return withType(STATES, encodeStates(frame.states))
     case 'request': {
@@ -147,9 +151,11 @@ export function decodeFrame (buf: Uint8Array): Frame {
       return { type: 'ping-req', seq: seq.value, target: readPeerId(body.subarray(seq.next)) }
     }
     case SUSPECT:
-    case DEAD: {
+    case DEAD:
+    case LEFT: {
       const ver = readVarint(body, 0)
-      return { type: buf[0] === SUSPECT ? 'suspect' : 'dead', ver: ver.value, peer: readPeerId(body.subarray(ver.next)) }
+      const type = buf[0] === SUSPECT ? 'suspect' : buf[0] === DEAD ? 'dead' : 'left'
+      return { type, ver: ver.value, peer: readPeerId(body.subarray(ver.next)) }
     }
     case DIGEST: {
       const count = readVarint(body, 0)

@@ -21,6 +21,16 @@ export interface DialerInit {
   bootstrapInterval: number
   /** How long the peer with the higher id waits for the other to dial before dialling itself. */
   tieBreakDelay: number
+  /**
+   * In a partial mesh: whether a connection to this peer is wanted, with `pending` dials of ours
+   * under way (see Overlay). Without it every discovered peer is dialled, up to `maxPeers`.
+   */
+  wants?: (id: string, pending: number) => boolean
+  /**
+   * Milliseconds, at most, that a wanted sighting waits at random before its dial: nodes that hear
+   * the same announcements in the same order would otherwise all pick the same first peers.
+   */
+  spread?: number
 }
 
 /**
@@ -104,7 +114,10 @@ export class Dialer {
   }
 
   private tieBreak (id: PeerId, addrs: Multiaddr[], delay = 0): void {
-    const wait = delay + (id.toString() < this.self ? this.init.tieBreakDelay : 0)
+    // mDNS repeats every peer every few seconds: in a partial mesh most sightings are not wanted,
+    // and a timer for each would be thousands a minute.
+    if (this.init.wants != null && !this.init.wants(id.toString(), this.dialing.size)) return
+    const wait = delay + (id.toString() < this.self ? this.init.tieBreakDelay : 0) + Math.random() * (this.init.spread ?? 0)
     if (wait > 0) this.later(wait, () => { void this.dial(id, addrs) })
     else void this.dial(id, addrs)
   }
@@ -128,6 +141,7 @@ export class Dialer {
     if (this.stopped || key === this.self || this.dialing.has(key)) return
     if (libp2p.getConnections(id).length > 0) return
     if (libp2p.getPeers().length >= this.init.maxPeers) return
+    if (this.init.wants != null && !this.init.wants(key, this.dialing.size)) return
     this.dialing.add(key)
     try {
       if (addrs.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: addrs })

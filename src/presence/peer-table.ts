@@ -20,10 +20,13 @@ interface Entry { state: PeerState, signed?: SignedState, since: number }
  * (SWIM's dead state): a copy of that version still travelling through the mesh must not bring
  * it back. Only a newer version, a refutation or a restart, does.
  */
+/** What is remembered of a removed peer: its last version, until when, and why it went. */
+export interface Tombstone { ver: number, until: number, reason: 'left' | 'lost' }
+
 export class PeerTable {
   private readonly peers = new Map<string, Entry>()
   private readonly suspected = new Set<string>()
-  private readonly gone = new Map<string, { ver: number, until: number }>()
+  private readonly gone = new Map<string, Tombstone>()
 
   /** Applies a state of `id` (with its owner's signature, to pass on); null if it is not newer than what we have. */
   apply (id: string, state: PeerState, signed?: SignedState, now = Date.now()): StateChange | null {
@@ -57,15 +60,20 @@ export class PeerTable {
     return dead != null && dead.until > now ? dead.ver : undefined
   }
 
+  /** Peers removed and still remembered: what anti-entropy hands a peer whose view still holds them. */
+  tombstones (now = Date.now()): Array<{ id: string } & Tombstone> {
+    return [...this.gone].filter(([, d]) => d.until > now).map(([id, d]) => ({ id, ...d }))
+  }
+
   /** Removes a peer; with `rememberUntil`, states of it no newer than now are refused until then. */
-  remove (id: string, rememberUntil?: number): PeerInfo | undefined {
+  remove (id: string, rememberUntil?: number, reason: 'left' | 'lost' = 'lost'): PeerInfo | undefined {
     const info = this.info(id)
     const entry = this.peers.get(id)
     if (entry != null && rememberUntil != null) {
       // Churn must not grow the tombstones without bound: expired ones go at the next removal.
       const now = Date.now()
       for (const [k, d] of this.gone) if (d.until <= now) this.gone.delete(k)
-      this.gone.set(id, { ver: entry.state.ver, until: rememberUntil })
+      this.gone.set(id, { ver: entry.state.ver, until: rememberUntil, reason })
     }
     this.peers.delete(id)
     this.suspected.delete(id)

@@ -1,0 +1,64 @@
+import { sample } from '../util/sample.js'
+
+/** What the overlay reads of the node; read afresh on each call, since connections come and go. */
+export interface OverlayInit {
+  /** Connections to keep to random peers. */
+  degree: number
+  /**
+   * Members of each of our groups to keep among our connections. Gossipsub builds a group's mesh
+   * only from connected members, so a member with too few of them would hear its group late or
+   * not at all; gossipsub's own mesh degree is 6.
+   */
+  groupDegree: number
+  /** Peer ids we hold an open connection to. */
+  connected: () => Set<string>
+  /** Our own groups. */
+  groups: () => readonly string[]
+  /** The groups of a peer in our view; undefined for one we have not heard from yet. */
+  groupsOf: (id: string) => readonly string[] | undefined
+  /** Peer ids in our view. */
+  ids: () => string[]
+}
+
+/**
+ * Which connections a node in a partial mesh keeps: `degree` random peers, which keeps the mesh
+ * one connected random graph, plus enough members of each of its groups for group traffic.
+ * Random choice matters: peers chosen by some order (first heard, lowest id) would pile onto the
+ * same few nodes.
+ */
+export class Overlay {
+  constructor (private readonly init: OverlayInit) {}
+
+  /** Whether a connection to `id` is one we want, with `pending` dials of ours still under way. */
+  wants (id: string, pending = 0): boolean {
+    const connected = this.init.connected()
+    if (connected.has(id)) return false
+    if (connected.size + pending < this.init.degree) return true
+    const theirs = this.init.groupsOf(id)
+    if (theirs == null) return false
+    return this.init.groups().some(g => theirs.includes(g) && this.membersAmong(g, connected) < this.init.groupDegree)
+  }
+
+  /** Peers to connect to now, to make up for connections that are missing. */
+  candidates (): string[] {
+    const connected = this.init.connected()
+    const unconnected = this.init.ids().filter(id => !connected.has(id))
+    const chosen = new Set(sample(unconnected, this.init.degree - connected.size))
+    for (const g of this.init.groups()) {
+      const missing = this.init.groupDegree - this.membersAmong(g, connected) - [...chosen].filter(id => this.isMember(id, g)).length
+      if (missing <= 0) continue
+      for (const id of sample(unconnected.filter(id => !chosen.has(id) && this.isMember(id, g)), missing)) chosen.add(id)
+    }
+    return [...chosen]
+  }
+
+  private membersAmong (group: string, connected: Set<string>): number {
+    let n = 0
+    for (const id of connected) if (this.isMember(id, group)) n++
+    return n
+  }
+
+  private isMember (id: string, group: string): boolean {
+    return this.init.groupsOf(id)?.includes(group) === true
+  }
+}
