@@ -17,9 +17,11 @@ export const SIM_USAGE = `shoal sim [scenario.json] [options]   simulate a mesh 
   --duration T     run length after the mesh formed, e.g. 60s, 2m (overrides the scenario)
   --seed S         seed for every random choice (overrides the scenario)
   --workers W      processes sharing the peers no signal fault hits (default 2)
+  --degree D       connections per node: a number (partial mesh), full, or auto (default:
+                   full mesh up to 64 peers, degree 8 beyond)
   --report DIR     where report.json and report.html go (default out/sim)
   --quiet          no live status line
-  Without a scenario file it runs sim/scenarios/default.json (100 peers, about a minute).`
+  Without a scenario file it runs sim/scenarios/default.json (30 peers, about a minute).`
 
 export interface SimulateOptions {
   /** Where report.json/report.html go; null writes nothing. */
@@ -51,6 +53,7 @@ export async function sim (args: string[], out: (line: string) => void): Promise
         duration: { type: 'string' },
         seed: { type: 'string' },
         workers: { type: 'string' },
+        degree: { type: 'string' },
         report: { type: 'string', default: 'out/sim' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
@@ -68,6 +71,7 @@ export async function sim (args: string[], out: (line: string) => void): Promise
     if (typeof v !== 'string' || !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, not "${String(v)}"`)
     return n
   }
+  const degreeArg = (v: unknown): number | 'full' | 'auto' | undefined => v === 'full' || v === 'auto' || v === undefined ? v : int('degree')
   const file = positionals[0] ?? DEFAULT_SCENARIO
   let scenario: unknown
   try {
@@ -87,7 +91,7 @@ export async function sim (args: string[], out: (line: string) => void): Promise
     process.stderr.write(line + '\n')
   }
   const { result, files } = await simulate(scenario, {
-    peers: int('peers'), seed: int('seed'), workers: int('workers'), duration: values.duration as string | undefined
+    peers: int('peers'), seed: int('seed'), workers: int('workers'), duration: values.duration as string | undefined, degree: degreeArg(values.degree)
   }, { report: values.report as string, status, statusEveryMs: tty ? 1000 : 5000, log })
   if (tty) process.stderr.write('\n')
   out(formatSummary(result))

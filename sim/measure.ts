@@ -51,7 +51,7 @@ export interface NodeTraffic { peer: number, presenceBytes: number, presenceFram
 export interface SimResult {
   ok: boolean
   problems: string[]
-  scenario: { name: string, peers: number, durationS: number, seed: number, workers: number, profile: string, timeline: Recording['timeline'] }
+  scenario: { name: string, peers: number, durationS: number, seed: number, workers: number, profile: string, degree: number | "full", timeline: Recording['timeline'] }
   env: { node: string, platform: string, date: string }
   formation: { converged: boolean, ms: number }
   faults: FaultFigures[]
@@ -248,7 +248,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
   return {
     ok: problems.length === 0,
     problems,
-    scenario: { name: plan.name, peers: plan.peers, durationS: plan.durationMs / 1000, seed: plan.seed, workers: plan.workers, profile: plan.profile, timeline: rec.timeline.map(t => ({ ...t, at: (t.at - t0) / 1000 })) },
+    scenario: { name: plan.name, peers: plan.peers, durationS: plan.durationMs / 1000, seed: plan.seed, workers: plan.workers, profile: plan.profile, degree: plan.degree ?? 'full', timeline: rec.timeline.map(t => ({ ...t, at: (t.at - t0) / 1000 })) },
     env: { node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() },
     formation: { converged: rec.converged, ms: rec.formationEnd - rec.formationStart },
     faults,

@@ -139,7 +139,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
 
   const startPeer = async (i: number): Promise<boolean> => {
     const p = peers[i]
-    const m = await p.worker.request({ cmd: 'start', key: i, name: `peer-${i}`, privateKey: p.key, groups: groupsOf(i), profile: plan.profile }, `node:${i}`)
+    const m = await p.worker.request({ cmd: 'start', key: i, name: `peer-${i}`, privateKey: p.key, groups: groupsOf(i), profile: plan.profile, degree: plan.degree }, `node:${i}`)
     if (m.type !== 'started') { log(`peer-${i} failed to start: ${m.type === 'start-failed' ? m.error : 'its process died'}`); return false }
     p.addrs = m.addrs
     p.up = true

@@ -47,6 +47,11 @@ export interface Scenario {
   faults?: FaultSpec[]
   /** Presence timing profile of every node (default 'lan', the nodes' own default). */
   profile?: 'lan' | 'wifi' | 'local'
+  /**
+   * Connections each node keeps (the nodes' `degree` option): a number, "full" for a full mesh,
+   * or "auto" (the default): a full mesh up to 64 peers, a partial mesh of degree 8 beyond.
+   */
+  degree?: number | 'full' | 'auto'
   /** Processes that share the peers not hit by a signal fault (default 2, one per core). */
   workers?: number
   /** Nodes started at once while the mesh forms; each wave settles before the next (default 10). */
@@ -70,6 +75,8 @@ export interface Plan {
   durationMs: number
   seed: number
   profile: 'lan' | 'wifi' | 'local'
+  /** The nodes' `degree`; undefined for a full mesh. */
+  degree: number | undefined
   workers: number
   wave: number
   graceMs: number
@@ -96,14 +103,14 @@ export function parseDuration (v: unknown, what: string): number {
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000
 }
 
-export interface Overrides { peers?: number, duration?: number | string, seed?: number, workers?: number }
+export interface Overrides { peers?: number, duration?: number | string, seed?: number, workers?: number, degree?: number | 'full' | 'auto' }
 
 /** Checks a parsed scenario and expands it into a concrete, seeded plan. Throws ScenarioError. */
 export function plan (input: unknown, overrides: Overrides = {}): Plan {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ScenarioError('scenario must be a JSON object')
   const s = { ...(input as Scenario) }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (s as any)[k] = v
-  const known = new Set(['name', 'peers', 'duration', 'seed', 'groups', 'traffic', 'faults', 'profile', 'workers', 'wave', 'grace', 'reannounce', '$comment'])
+  const known = new Set(['name', 'peers', 'duration', 'seed', 'groups', 'traffic', 'faults', 'profile', 'degree', 'workers', 'wave', 'grace', 'reannounce', '$comment'])
   for (const k of Object.keys(s)) if (!known.has(k)) throw new ScenarioError(`unknown scenario key "${k}"`)
   const int = (v: unknown, what: string, min: number): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ScenarioError(`${what} must be an integer >= ${min}`)
@@ -230,6 +237,7 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
     durationMs,
     seed,
     profile,
+    degree: planDegree(s.degree ?? 'auto', peers),
     workers: int(s.workers ?? 2, 'workers', 1),
     wave: int(s.wave ?? 10, 'wave', 1),
     graceMs: parseDuration(s.grace ?? 5, 'grace'),
@@ -240,6 +248,18 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
     actions,
     solo: [...solo].sort((a, b) => a - b)
   }
+}
+
+// Past this many peers, "auto" makes a partial mesh: a full one costs every node a connection to
+// every other, which at a few hundred peers no longer fits one machine (see README, Scale).
+const AUTO_FULL_MESH_MAX = 64
+const AUTO_DEGREE = 8
+
+function planDegree (d: unknown, peers: number): number | undefined {
+  if (d === 'full') return undefined
+  if (d === 'auto') return peers > AUTO_FULL_MESH_MAX ? AUTO_DEGREE : undefined
+  if (typeof d !== 'number' || !Number.isInteger(d) || d < 2) throw new ScenarioError('degree must be "auto", "full" or an integer of at least 2')
+  return d
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)

@@ -35,7 +35,7 @@ export function summaryRows (r: SimResult): Array<[string, string]> {
 export function formatSummary (r: SimResult): string {
   const rows = summaryRows(r)
   const width = Math.max(...rows.map(([k]) => k.length))
-  const head = `Shoal sim "${r.scenario.name}": ${r.scenario.peers} peers, ${r.scenario.durationS} s, seed ${r.scenario.seed}, ${r.resources.processes} processes`
+  const head = `Shoal sim "${r.scenario.name}": ${r.scenario.peers} peers (${r.scenario.degree === 'full' ? 'full mesh' : `degree ${r.scenario.degree}`}), ${r.scenario.durationS} s, seed ${r.scenario.seed}, ${r.resources.processes} processes`
   const lines = [head, '-'.repeat(head.length), ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)]
   if (r.falsePositives.examples.length > 0) lines.push(`false positives, first ones: ${r.falsePositives.examples.join('; ')}`)
   lines.push(r.ok ? 'result: OK' : `result: PROBLEMS\n  - ${r.problems.join('\n  - ')}`)

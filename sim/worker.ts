@@ -8,7 +8,7 @@ import { feedDiscovery, type Feed, type Sighting } from './feed-discovery.js'
 import { SegmentGater } from './segment-gater.js'
 
 export type WorkerCommand =
-  | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local' }
+  | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local', degree?: number }
   | { cmd: 'stop', key: number }
   | { cmd: 'hear', to: number[], peers: Sighting[] }
   | { cmd: 'segments', segments: Record<string, string> | null }
@@ -140,7 +140,8 @@ async function start (m: Extract<WorkerCommand, { cmd: 'start' }>): Promise<void
       discovery: [feed.discovery],
       connectionGater: gater.forLocal(peerIdFromPrivateKey(privateKey).toString()),
       groups: m.groups,
-      profile: m.profile
+      profile: m.profile,
+      degree: m.degree
     })
   } catch (err: any) {
     send({ type: 'start-failed', key: m.key, error: String(err?.message ?? err) })

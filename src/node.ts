@@ -232,7 +232,8 @@ export class ShoalNode {
         connected: () => this.#connectedIds(),
         groups: () => this.#self.groups,
         groupsOf: id => this.#table.info(id)?.groups,
-        ids: () => this.#table.ids()
+        ids: () => this.#table.ids(),
+        strangerInterval: opts.presence.syncInterval
       })
     const overlay = this.#overlay
     this.#dialer = new Dialer({
@@ -243,7 +244,7 @@ export class ShoalNode {
       bootstrap: opts.bootstrap.map(a => multiaddr(a)),
       bootstrapInterval: opts.bootstrapInterval,
       tieBreakDelay: TIE_BREAK_MS,
-      ...(overlay != null ? { wants: (id, pending) => overlay.wants(id, pending), spread: DIAL_SPREAD_MS } : {})
+      ...(overlay != null ? { wants: (id, pending, dialling) => overlay.wants(id, pending, dialling), spread: DIAL_SPREAD_MS } : {})
     })
   }
 
@@ -956,9 +957,12 @@ export class ShoalNode {
       if (this.#stopping != null || !this.#table.has(id) || connected()) return
       // A closed connection is the fastest sign of a crash, but not proof: one quick redial tells
       // a dead process (refused at once) from a dropped connection to a live one.
-      const reached = await this.#libp2p.dial(evt.detail, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) })
-        .then(() => true, () => false)
+      const signal = AbortSignal.timeout(REDIAL_TIMEOUT_MS)
+      const reached = await this.#libp2p.dial(evt.detail, { signal }).then(() => true, () => false)
       if (this.#stopping != null || reached || connected() || !this.#table.has(id)) return
+      // In a partial mesh our word goes to everyone: a redial that only timed out (a busy peer,
+      // a busy machine) is a suspicion, which the peer can refute, not a verdict.
+      if (this.#overlay != null && signal.aborted) { this.#onProbeFailed(id); return }
       // Peers that never connected to it (it was passed on to them) learn it from us.
       this.#declareLost(id, this.#table.ver(id) as number, 'dropped')
     })

@@ -25,7 +25,7 @@ export interface DialerInit {
    * In a partial mesh: whether a connection to this peer is wanted, with `pending` dials of ours
    * under way (see Overlay). Without it every discovered peer is dialled, up to `maxPeers`.
    */
-  wants?: (id: string, pending: number) => boolean
+  wants?: (id: string, pending: number, dialling: boolean) => boolean
   /**
    * Milliseconds, at most, that a wanted sighting waits at random before its dial: nodes that hear
    * the same announcements in the same order would otherwise all pick the same first peers.
@@ -116,7 +116,7 @@ export class Dialer {
   private tieBreak (id: PeerId, addrs: Multiaddr[], delay = 0): void {
     // mDNS repeats every peer every few seconds: in a partial mesh most sightings are not wanted,
     // and a timer for each would be thousands a minute.
-    if (this.init.wants != null && !this.init.wants(id.toString(), this.dialing.size)) return
+    if (this.init.wants != null && !this.init.wants(id.toString(), this.dialing.size, false)) return
     const wait = delay + (id.toString() < this.self ? this.init.tieBreakDelay : 0) + Math.random() * (this.init.spread ?? 0)
     if (wait > 0) this.later(wait, () => { void this.dial(id, addrs) })
     else void this.dial(id, addrs)
@@ -141,7 +141,7 @@ export class Dialer {
     if (this.stopped || key === this.self || this.dialing.has(key)) return
     if (libp2p.getConnections(id).length > 0) return
     if (libp2p.getPeers().length >= this.init.maxPeers) return
-    if (this.init.wants != null && !this.init.wants(key, this.dialing.size)) return
+    if (this.init.wants != null && !this.init.wants(key, this.dialing.size, true)) return
     this.dialing.add(key)
     try {
       if (addrs.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: addrs })

@@ -18,6 +18,8 @@ export interface OverlayInit {
   groupsOf: (id: string) => readonly string[] | undefined
   /** Peer ids in our view. */
   ids: () => string[]
+  /** Milliseconds between dials to peers not in our view (see `wants`). */
+  strangerInterval: number
 }
 
 /**
@@ -27,16 +29,32 @@ export interface OverlayInit {
  * same few nodes.
  */
 export class Overlay {
+  private lastStranger = -Infinity
+
   constructor (private readonly init: OverlayInit) {}
 
-  /** Whether a connection to `id` is one we want, with `pending` dials of ours still under way. */
-  wants (id: string, pending = 0): boolean {
+  /**
+   * Whether a connection to `id` is one we want, with `pending` dials of ours still under way;
+   * `dialling` says the caller dials now if so.
+   */
+  wants (id: string, pending = 0, dialling = false): boolean {
     const connected = this.init.connected()
     if (connected.has(id)) return false
     if (connected.size + pending < this.init.degree) return true
     const theirs = this.init.groupsOf(id)
-    if (theirs == null) return false
-    return this.init.groups().some(g => theirs.includes(g) && this.membersAmong(g, connected) < this.init.groupDegree)
+    if (theirs == null) {
+      // A peer we hear of but hold no state of: after a partition heals, the two sides know
+      // nothing of each other, and each has its degree within its own side, so without this no
+      // one would ever dial across. One such dial per interval is enough: the hello exchange
+      // hands over whole views. (While a mesh forms, most peers are strangers at first.)
+      const now = Date.now()
+      if (now - this.lastStranger < this.init.strangerInterval) return false
+      if (dialling) this.lastStranger = now
+      return true
+    }
+    // Dials under way count as members: counted as nothing, a burst of sightings (a node just
+    // started hears everyone at once) would all pass before the first dial completes.
+    return this.init.groups().some(g => theirs.includes(g) && this.membersAmong(g, connected) + pending < this.init.groupDegree)
   }
 
   /** Peers to connect to now, to make up for connections that are missing. */
