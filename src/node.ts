@@ -647,8 +647,11 @@ export class ShoalNode {
    */
   #neighbours (except?: string): string[] {
     if (this.#overlay == null) return this.#table.ids().filter(id => id !== except)
-    const connected = this.#connectedIds()
-    return [...this.#introduced].filter(id => id !== except && connected.has(id))
+    // Connected peers in the view, and those we just sent our hello to (not in the view until
+    // theirs arrives). Not #introduced alone: a peer wrongly declared lost leaves it, and after
+    // refuting is back in the view over the same connection, with no new hello to re-add it.
+    const ids = new Set([...this.#table.ids(), ...this.#introduced])
+    return [...this.#connectedIds()].filter(id => id !== except && ids.has(id))
   }
 
   /** In a partial mesh, passes news heard from `from` on to the other neighbours (each passes it on once: when it is news to it). */
