@@ -79,6 +79,8 @@ const STATES_FRAME_BYTES = 64 * 1024
 const GROUP_DEGREE = 6
 // In a partial mesh: the random wait, at most, before a discovered peer is dialled (see Dialer).
 const DIAL_SPREAD_MS = 1000
+// In a partial mesh: one sync round in this many dials a random peer and prunes a surplus connection (see #rotate).
+const ROTATE_EVERY = 5
 
 /**
  * A member of the mesh. Created by `createNode`; see the README for the model. Public methods
@@ -855,8 +857,12 @@ export class ShoalNode {
     const ids = this.#table.ids()
     if (ids.length === 0) return
     const connected = this.#connectedIds()
-    if (this.#overlay != null) this.#mend()
-    else this.#offer(ids.filter(id => !connected.has(id)))
+    if (this.#overlay != null) {
+      this.#mend()
+      if (Math.random() < 1 / ROTATE_EVERY) this.#rotate(this.#overlay, ids.filter(id => !connected.has(id)))
+    } else {
+      this.#offer(ids.filter(id => !connected.has(id)))
+    }
     const reachable = ids.filter(id => connected.has(id))
     if (reachable.length === 0) return
     const peer = reachable[Math.floor(Math.random() * reachable.length)]
@@ -866,6 +872,27 @@ export class ShoalNode {
   /** In a partial mesh, dials what the overlay misses: random peers, members of our groups. */
   #mend (): void {
     if (this.#overlay != null) this.#offer(this.#overlay.candidates())
+  }
+
+  /**
+   * Partial mesh: dials one random peer we are not connected to and closes one connection past
+   * twice the degree. The graph keeps mixing, so no part of it stays cut off from the rest after
+   * a crash or a partition; and a peer none of whose neighbours is on our side of a partition is
+   * still found unreachable, by whoever tries it: a failed dial is a suspicion it can refute.
+   */
+  #rotate (overlay: Overlay, unconnected: string[]): void {
+    const [candidate] = sample(unconnected.filter(id => !overlay.recentlyPruned(id)), 1)
+    if (candidate != null) {
+      this.#dialer.connect(peerIdFromString(candidate), AbortSignal.timeout(REDIAL_TIMEOUT_MS)).catch(() => {
+        if (this.#stopping == null && this.#table.has(candidate) && !this.#connectedIds().has(candidate)) this.#onProbeFailed(candidate)
+      })
+    }
+    const victim = overlay.surplus(id => !this.#newlyConnected(id))
+    if (victim == null) return
+    overlay.notePruned(victim)
+    void this.#sendTo(victim, encodeFrame({ type: 'prune' }), 'control')
+      .then(async () => { await this.#libp2p.hangUp(peerIdFromString(victim)) })
+      .catch((err: Error) => { this.#log('prune of %s: %s', victim, err.message) })
   }
 
   #offer (ids: string[]): void {
@@ -958,6 +985,8 @@ export class ShoalNode {
     // not reported as lost. A peer that reconnected meanwhile was a flap, not an exit.
     void this.#wire.drained(id, 1000).then(async () => {
       if (this.#stopping != null || !this.#table.has(id) || connected()) return
+      // Closed on purpose (partial mesh rotation), by us or by it.
+      if (this.#overlay?.recentlyPruned(id) === true) return
       // A closed connection is the fastest sign of a crash, but not proof: one quick redial tells
       // a dead process (refused at once) from a dropped connection to a live one.
       const signal = AbortSignal.timeout(REDIAL_TIMEOUT_MS)
@@ -1010,6 +1039,7 @@ export class ShoalNode {
         break
       }
       case 'left': this.#onLeftFrame(id, frame.peer, frame.ver); break
+      case 'prune': this.#overlay?.notePruned(id); break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout); break
       case 'ping':

@@ -48,7 +48,7 @@ test('every frame type round-trips', t => {
   const presence: Frame[] = [
     { type: 'ping', seq: 0 }, { type: 'pong', seq: 2 ** 50 }, { type: 'nack', seq: 9 },
     { type: 'ping-req', seq: 5, target: '12D3KooWxyz' },
-    { type: 'suspect', peer: '12D3KooWxyz', ver: Date.now() }, { type: 'dead', peer: 'Qm1', ver: 1 }, { type: 'left', peer: 'Qm2', ver: 7 },
+    { type: 'suspect', peer: '12D3KooWxyz', ver: Date.now() }, { type: 'dead', peer: 'Qm1', ver: 1 }, { type: 'left', peer: 'Qm2', ver: 7 }, { type: 'prune' },
     { type: 'digest', count: 100, hash: Number.MAX_SAFE_INTEGER }
   ]
   for (const f of presence) t.deepEqual(decodeFrame(encodeFrame(f)), f)

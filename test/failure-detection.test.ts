@@ -1,6 +1,6 @@
 import test from 'ava'
 import type { ShoalNode, ShoalEvent, NodeOptions } from '../src/index.js'
-import { tcpOptions, start, startMesh, until, next, record, sleep } from './helpers.js'
+import { tcpOptions, start, startMesh, until, next, record, sleep, firewall } from './helpers.js'
 import { startChild, type Child } from './child.js'
 
 // Failure detection end to end: real nodes on TCP loopback, the failing one in its own process
@@ -81,14 +81,8 @@ test('a dropped connection to a live peer is a flap, not an exit', async t => {
 test('partition and heal: each half sees the other exit, then enter again; views agree afterwards', async t => {
   t.timeout(60_000)
   // A firewall between two halves: connections across are cut and new ones refused.
-  let half: Map<string, number> | undefined
-  const cut = (a: string, b: string): boolean => half != null && half.get(a) !== half.get(b)
   const nodes: ShoalNode[] = []
-  const gater = (i: number): NodeOptions['connectionGater'] => ({
-    denyDialPeer: peer => cut(nodes[i]?.id, peer.toString()),
-    denyInboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString()),
-    denyOutboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString())
-  })
+  const { gater, split, heal } = firewall(nodes)
   const first = await start(t, local({ name: 'n0', connectionGater: gater(0) }))
   nodes.push(first)
   for (let i = 1; i < 6; i++) {
@@ -97,16 +91,13 @@ test('partition and heal: each half sees the other exit, then enter again; views
   await until(() => nodes.every(n => n.peers().length === 5), 20_000, 'mesh did not converge')
   const logs = nodes.map(record)
 
-  half = new Map(nodes.map((n, i) => [n.id, i < 3 ? 0 : 1]))
-  for (const n of nodes) {
-    for (const c of n.libp2p.getConnections()) if (cut(n.id, c.remotePeer.toString())) c.abort(new Error('partition'))
-  }
+  split(i => i < 3 ? 0 : 1)
   await until(() => nodes.every(n => n.peers().length === 2), 10_000, 'halves did not see each other go')
   for (const [i, n] of nodes.entries()) {
     t.deepEqual(n.peers().map(p => p.name).sort(), nodes.filter((_, j) => j !== i && (j < 3) === (i < 3)).map(m => m.name).sort())
   }
 
-  half = undefined
+  heal()
   await until(() => nodes.every(n => n.peers().length === 5), 20_000, 'halves did not find each other again')
   const view = (n: ShoalNode): string[] => [n.name, ...n.peers().map(p => p.name)].sort()
   for (const n of nodes) t.deepEqual(view(n), view(nodes[0]))

@@ -43,7 +43,8 @@ const frame = fc.oneof(
   fc.constantFrom('ping' as const, 'pong' as const, 'nack' as const).chain(type => fc.nat().map(seq => ({ type, seq }))),
   fc.record({ seq: fc.nat(), target: peerId }).map(f => ({ type: 'ping-req' as const, ...f })),
   fc.constantFrom('suspect' as const, 'dead' as const, 'left' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
-  fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f }))
+  fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f })),
+  fc.constant({ type: 'prune' as const })
 ) as fc.Arbitrary<Frame>
 
 /** A valid encoding damaged the ways a buggy or hostile peer damages it. */

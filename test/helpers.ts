@@ -63,3 +63,27 @@ export function record (node: ShoalNode): ShoalEvent[] {
 }
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/**
+ * A firewall between parts of `nodes` (filled in as they start): `gater(i)` goes in node i's
+ * options; `split` cuts the connections across parts and refuses new ones (a firewall that
+ * rejects), `heal` lifts it.
+ */
+export function firewall (nodes: ShoalNode[]): { gater: (i: number) => NodeOptions['connectionGater'], split: (part: (i: number) => number) => void, heal: () => void } {
+  let parts: Map<string, number> | undefined
+  const cut = (a: string | undefined, b: string): boolean => parts != null && a != null && parts.get(a) !== parts.get(b)
+  return {
+    gater: i => ({
+      denyDialPeer: peer => cut(nodes[i]?.id, peer.toString()),
+      denyInboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString()),
+      denyOutboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString())
+    }),
+    split: part => {
+      parts = new Map(nodes.map((n, i) => [n.id, part(i)]))
+      for (const n of nodes) {
+        for (const c of n.libp2p.getConnections()) if (cut(n.id, c.remotePeer.toString())) c.abort(new Error('partition'))
+      }
+    },
+    heal: () => { parts = undefined }
+  }
+}

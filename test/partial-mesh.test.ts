@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava'
-import type { NodeOptions, ShoalNode } from '../src/index.js'
+import type { ShoalNode } from '../src/index.js'
 import { LanBus, lanDiscovery } from '../sim/lan-bus.js'
-import { memoryOptions, start, until, next, record, sleep } from './helpers.js'
+import { memoryOptions, start, until, next, record, sleep, firewall } from './helpers.js'
 
 // A partial mesh (the `degree` option): nodes keep a few connections each and pass presence news
 // on, so everyone must still see everything, at a fraction of the connections.
@@ -73,14 +73,8 @@ test('a partial mesh: after a partition heals, the halves find each other again 
   t.timeout(90_000)
   // Each half keeps its degree within itself while cut off, so no one is short of connections
   // when it heals: only the peers heard of again on the LAN, strangers now, bring the halves together.
-  let half: Map<string, number> | undefined
-  const cut = (a: string, b: string): boolean => half != null && half.get(a) !== half.get(b)
   const nodes: ShoalNode[] = []
-  const gater = (i: number): NodeOptions['connectionGater'] => ({
-    denyDialPeer: peer => cut(nodes[i]?.id, peer.toString()),
-    denyInboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString()),
-    denyOutboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString())
-  })
+  const { gater, split, heal } = firewall(nodes)
   const bus = new LanBus({ reannounceInterval: 500 })
   const n = 12
   for (let i = 0; i < n; i++) {
@@ -88,14 +82,11 @@ test('a partial mesh: after a partition heals, the halves find each other again 
   }
   await until(() => nodes.every(x => x.peers().length === n - 1), 30_000, 'views did not converge')
 
-  half = new Map(nodes.map((x, i) => [x.id, i < n / 2 ? 0 : 1]))
-  for (const x of nodes) {
-    for (const c of x.libp2p.getConnections()) if (cut(x.id, c.remotePeer.toString())) c.abort(new Error('partition'))
-  }
+  split(i => i < n / 2 ? 0 : 1)
   await until(() => nodes.every(x => x.peers().length === n / 2 - 1), 20_000, 'halves did not see each other go')
   // Long enough for every tombstone of the other side to be gone too.
   await sleep(1000)
-  half = undefined
+  heal()
   await until(() => nodes.every(x => x.peers().length === n - 1), 30_000, 'halves did not find each other again')
   t.pass()
 })

@@ -47,6 +47,8 @@ export type Frame =
   | { type: 'dead', peer: string, ver: number }
   // A peer said goodbye at version `ver`; passed on in a partial mesh, where not all heard the bye.
   | { type: 'left', peer: string, ver: number }
+  // The sender is about to close our connection on purpose (partial mesh rotation): not a failure.
+  | { type: 'prune' }
   // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'states' frame.
   | { type: 'digest', count: number, hash: number }
   // Other peers' signed states: a newcomer passed on, a view handed to a newcomer or a peer whose digest differs.
@@ -74,6 +76,7 @@ const DEAD = 12
 const DIGEST = 13
 const STATES = 15
 const LEFT = 16
+const PRUNE = 17
 const REQUEST = 20
 const REPLY = 21
 const REPLY_ERROR = 22
@@ -118,6 +121,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'suspect': return withType(SUSPECT, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'dead': return withType(DEAD, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
     case 'left': return withType(LEFT, concat(varint.encode(frame.ver), enc.encode(frame.peer)))
+    case 'prune': return Uint8Array.of(PRUNE)
     case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
     case 'states': return withType(STATES, encodeStates(frame.states))
     case 'request': {
@@ -157,6 +161,7 @@ export function decodeFrame (buf: Uint8Array): Frame {
       const type = buf[0] === SUSPECT ? 'suspect' : buf[0] === DEAD ? 'dead' : 'left'
       return { type, ver: ver.value, peer: readPeerId(body.subarray(ver.next)) }
     }
+    case PRUNE: return { type: 'prune' }
     case DIGEST: {
       const count = readVarint(body, 0)
       return { type: 'digest', count: count.value, hash: readVarint(body, count.next).value }

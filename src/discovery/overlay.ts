@@ -28,8 +28,13 @@ export interface OverlayInit {
  * Random choice matters: peers chosen by some order (first heard, lowest id) would pile onto the
  * same few nodes.
  */
+// How long a pruned connection is not made again, by either side: without this, a node that
+// prunes and one that is short of peers would close and redial the same pair in turn.
+const PRUNE_MEMORY_MS = 60_000
+
 export class Overlay {
   private lastStranger = -Infinity
+  private readonly pruned = new Map<string, number>()
 
   constructor (private readonly init: OverlayInit) {}
 
@@ -39,7 +44,7 @@ export class Overlay {
    */
   wants (id: string, pending = 0, dialling = false): boolean {
     const connected = this.init.connected()
-    if (connected.has(id)) return false
+    if (connected.has(id) || this.recentlyPruned(id)) return false
     if (connected.size + pending < this.init.degree) return true
     const theirs = this.init.groupsOf(id)
     if (theirs == null) {
@@ -68,6 +73,28 @@ export class Overlay {
       for (const id of sample(unconnected.filter(id => !chosen.has(id) && this.isMember(id, g)), missing)) chosen.add(id)
     }
     return [...chosen]
+  }
+
+  /** A connection to close: past twice the degree, one not needed by any of our groups, among `settled` ones. */
+  surplus (settled: (id: string) => boolean): string | undefined {
+    const connected = this.init.connected()
+    if (connected.size <= 2 * this.init.degree) return undefined
+    const groups = this.init.groups()
+    const spare = [...connected].filter(id => settled(id) && !this.recentlyPruned(id) &&
+      groups.every(g => !this.isMember(id, g) || this.membersAmong(g, connected) > this.init.groupDegree))
+    return sample(spare, 1)[0]
+  }
+
+  /** A connection to `id` was closed on purpose, by us or by it. */
+  notePruned (id: string): void {
+    const now = Date.now()
+    for (const [k, t] of this.pruned) if (now - t > PRUNE_MEMORY_MS) this.pruned.delete(k)
+    this.pruned.set(id, now)
+  }
+
+  recentlyPruned (id: string): boolean {
+    const t = this.pruned.get(id)
+    return t != null && Date.now() - t <= PRUNE_MEMORY_MS
   }
 
   private membersAmong (group: string, connected: Set<string>): number {
