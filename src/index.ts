@@ -8,7 +8,7 @@ export type { EventsOptions } from './emitter.js'
 export type { Job, ConsumeOptions, EnqueueOptions } from './patterns/work-queue.js'
 export type { ShoutFilter } from './patterns/filter.js'
 export type { HandleOptions, Validate } from './patterns/typed.js'
-export type { JoinOptions } from './groups/group-settings.js'
+export type { JoinOptions, Shout } from './groups/group-settings.js'
 export type { PeerInfo, Liveness, ShoalEvent, ShoalEventType, EventOf, ExitReason, SendOptions, NodeStats, Payload, JsonValue, RequestOptions, RequestHandler, IncomingRequest, GatherOptions, GatherItem, GatherResult } from './types.js'
 export {
   ShoalError, PeerNotFoundError, PeerUnreachableError, MessageTooLargeError, InvalidArgumentError,

@@ -10,7 +10,7 @@ import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, t
 import { SureWhisper } from './patterns/sure-whisper.js'
 import { validator, type HandleOptions } from './patterns/typed.js'
 import { checkMessageHeaders, withHeaders } from './patterns/filter.js'
-import { GroupSettings, type JoinOptions, type Received } from './groups/group-settings.js'
+import { GroupSettings, shoutsOf, type JoinOptions, type Received, type Shout } from './groups/group-settings.js'
 import { Dialer } from './discovery/dialer.js'
 import { Overlay } from './discovery/overlay.js'
 import { Groups } from './groups/groups.js'
@@ -287,6 +287,15 @@ export class ShoalNode {
 
   /** Every event as an async iterator; ends when the node stops or `signal` aborts. */
   events (options?: EventsOptions): AsyncIterableIterator<ShoalEvent> { return this.#hub.iterate(options) }
+
+  /**
+   * The shouts to `group` as an async iterator (as `events()`, ending as it does); `T` is what
+   * the `validate` this node joined the group with returns.
+   */
+  shouts<T = Payload>(group: string, options?: EventsOptions): AsyncIterableIterator<Shout<T>> {
+    checkGroup(group)
+    return shoutsOf<T>(this.#hub.iterate(options), group)
+  }
 
   peers (): PeerInfo[] { return this.#table.list() }
 

@@ -2,6 +2,7 @@ import { decodePayload, type Payload } from '../codec/payload.js'
 import { accepts, checkFilter, splitHeaders, type ShoutFilter } from '../patterns/filter.js'
 import { validator, type Validate } from '../patterns/typed.js'
 import { GroupKeys, type GroupKey } from './group-crypto.js'
+import type { EventOf, ShoalEvent } from '../types.js'
 
 /** What a node joins a group with; joining again replaces all of it. */
 export interface JoinOptions<T = Payload> {
@@ -97,4 +98,12 @@ export class GroupSettings {
       return { drop: 'invalid', reason: err.message }
     }
   }
+}
+
+/** A `shout` event whose `data` is what its group's `validate` returned. */
+export type Shout<T = Payload> = Omit<EventOf<'shout'>, 'data'> & { data: T }
+
+/** The shouts to `group` among `events`. */
+export async function * shoutsOf<T> (events: AsyncIterable<ShoalEvent>, group: string): AsyncGenerator<Shout<T>> {
+  for await (const e of events) if (e.type === 'shout' && e.group === group) yield e as Shout<any>
 }
