@@ -109,6 +109,7 @@ export class ShoalNode {
     shoutFallbacks: 0,
     shoutsReceived: 0,
     duplicatesDropped: 0,
+    staleDropped: 0,
     whispersSent: 0,
     whispersReceived: 0,
     malformedDropped: 0,

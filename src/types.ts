@@ -100,6 +100,8 @@ export interface NodeStats {
   shoutFallbacks: number
   shoutsReceived: number
   duplicatesDropped: number
+  /** Shouts older than their sender's replay window (about 2 minutes): a replayed signed message, or a copy delayed that long. */
+  staleDropped: number
   whispersSent: number
   whispersReceived: number
   /** Inbound frames or messages that failed to decode or broke a limit. */

@@ -7,6 +7,8 @@ import * as lp from 'it-length-prefixed'
 import { decodeShout, encodeFrame, encodeShout } from '../src/codec/frame.js'
 import { encodePayload } from '../src/codec/payload.js'
 import type { ShoalEvent } from '../src/index.js'
+import { ReplayWindow } from '../src/groups/replay-window.js'
+import { SeenCache } from '../src/util/seen-cache.js'
 import { memoryOptions, start, startMesh, until, record, sleep, sendRawFrames } from './helpers.js'
 
 // A received shout or whisper names its sender as the transport proved it: the gossipsub signer
@@ -74,4 +76,41 @@ test('direct frames carry no sender field: a shout or whisper is from the authen
   for (let i = 2; i <= 4; i++) await b.shout('g', `b ${i}`)
   await until(() => shoutsOf(log).length === 7, 5000, 'b\'s shouts were shadowed by mallory\'s')
   t.deepEqual(shoutsOf(log).filter(s => s.from === b.id).map(s => s.data), ['b 1', 'b 2', 'b 3', 'b 4'])
+})
+
+test('a sender\'s old sequence numbers are refused once de-duplication has forgotten them (replay window)', t => {
+  const w = new ReplayWindow(100_000, 10_000, 2)
+  let now = 0
+  for (let seq = 1; seq <= 50; seq++) { now += 1000; t.true(w.admit('b', seq, now)) } // one shout a second for 50 s
+  t.true(w.admit('b', 3, now), 'late copies within the horizon still pass (to the seen cache)')
+  now += 110_000 // what was seen 110 s ago and more is below the floor: the seen cache (120 s) forgot it
+  for (const seq of [1, 25, 49, 50]) t.false(w.admit('b', seq, now), `replay of ${seq}`)
+  t.true(w.admit('b', 51, now), 'the sender\'s next shout')
+  t.true(w.admit('c', 1, now), 'senders are apart')
+  // A sender that restarts seeds its numbers from the clock: higher than anything of its last life.
+  t.true(w.admit('b', Date.now() * 1000, now))
+  // Bounded: a third sender pushes out the first; its window reopens (the cost of the bound).
+  t.true(w.admit('d', 1, now))
+  t.true(w.admit('b', 1, now))
+})
+
+test('with the seen cache as Groups uses it, no replay of an earlier shout is ever accepted again', t => {
+  // Groups: SeenCache(120 s) after ReplayWindow(100 s, 10 s steps). Random traffic over 20 minutes.
+  const seen = new SeenCache(120_000, 200_000)
+  const window = new ReplayWindow(100_000, 10_000, 10_000)
+  const accept = (seq: number, now: number): boolean => window.admit('b', seq, now) && seen.add(`b/${seq}`, now)
+  let now = 0
+  let seed = 7
+  const random = (): number => { seed = (seed * 48271) % 2147483647; return seed / 2147483647 }
+  const sent: number[] = []
+  for (let seq = 1; now < 1_200_000; seq++) {
+    now += Math.floor(random() * (random() < 0.1 ? 60_000 : 3000))
+    t.true(accept(seq, now), `fresh shout ${seq}`)
+    sent.push(seq)
+    for (let k = 0; k < 3; k++) {
+      const old = sent[Math.floor(random() * sent.length)]
+      if (accept(old, now)) t.fail(`replay of ${old} accepted at ${now}`)
+    }
+  }
+  t.pass()
 })
