@@ -1,8 +1,10 @@
 import test from 'ava'
-import { generateGroupKey, InvalidArgumentError, type ShoalEvent } from '../src/index.js'
+import fc from 'fast-check'
+import { generateGroupKey, InvalidArgumentError, type Payload, type ShoalEvent } from '../src/index.js'
 import { GroupKeys } from '../src/groups/group-crypto.js'
+import { GroupSettings } from '../src/groups/group-settings.js'
 import { decodeShout, encodeFrame } from '../src/codec/frame.js'
-import { encodePayload } from '../src/codec/payload.js'
+import { decodePayload, encodePayload } from '../src/codec/payload.js'
 import { memoryOptions, startMesh, until, record, sleep, sendRawFrames } from './helpers.js'
 
 const shouts = (log: ShoalEvent[]): unknown[] => log.filter(e => e.type === 'shout').map(e => (e as any).data)
@@ -134,4 +136,26 @@ test('sealing binds the group and the sender; every byte is authenticated', t =>
     t.true(got.drop === (i < 9 ? 'unreadable' : 'forged'), `byte ${i}`)
   }
   t.not(Buffer.from(keys.seal('g', 'alice', plain)).toString('hex'), Buffer.from(sealed).toString('hex'), 'nonce reused')
+})
+
+test('fuzz: whatever bytes arrive for an encrypted or typed group, receiving returns a drop or data, never throws', t => {
+  const key = generateGroupKey()
+  const settings = new GroupSettings()
+  settings.prepare('sealed', { key, filter: { type: 'a' } })()
+  settings.prepare('typed', { validate: (v: unknown) => { if (typeof v !== 'number') throw new Error('nan'); return v } })()
+  const keys = new GroupKeys()
+  keys.set('sealed', GroupKeys.derive('sealed', key))
+  const decode = (p: Uint8Array): Payload => decodePayload(p) // throws DecodeError, as the node's does
+  const bytes = fc.uint8Array({ maxLength: 300 })
+  // Random bytes; random bytes behind a valid key id (so they reach the cipher); valid seals of random plaintext.
+  const payloads = fc.oneof(
+    bytes,
+    bytes.map(b => new Uint8Array([4, ...keys.seal('sealed', 'x', new Uint8Array()).subarray(1, 9), ...b])),
+    bytes.map(b => keys.seal('sealed', 'alice', b))
+  )
+  fc.assert(fc.property(payloads, fc.constantFrom('sealed', 'typed', 'none'), (payload, group) => {
+    const got = settings.receive(group, 'alice', payload, decode)
+    return 'data' in got || ['unreadable', 'forged', 'malformed', 'filtered', 'invalid'].includes(got.drop)
+  }), { numRuns: 3000 })
+  t.pass()
 })
