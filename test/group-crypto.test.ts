@@ -1,11 +1,11 @@
 import test from 'ava'
 import fc from 'fast-check'
-import { generateGroupKey, InvalidArgumentError, type Payload, type ShoalEvent } from '../src/index.js'
+import { generateGroupKey, InvalidArgumentError, type Payload, type ShoalEvent, type ShoalNode } from '../src/index.js'
 import { GroupKeys } from '../src/groups/group-crypto.js'
 import { GroupSettings } from '../src/groups/group-settings.js'
 import { decodeShout, encodeFrame } from '../src/codec/frame.js'
 import { decodePayload, encodePayload } from '../src/codec/payload.js'
-import { memoryOptions, startMesh, until, record, sleep, sendRawFrames } from './helpers.js'
+import { memoryOptions, start, startMesh, until, record, sleep, sendRawFrames } from './helpers.js'
 
 const shouts = (log: ShoalEvent[]): unknown[] => log.filter(e => e.type === 'shout').map(e => (e as any).data)
 const contains = (hay: Uint8Array, needle: string): boolean => Buffer.from(hay).includes(Buffer.from(needle))
@@ -158,4 +158,23 @@ test('fuzz: whatever bytes arrive for an encrypted or typed group, receiving ret
     return 'data' in got || ['unreadable', 'forged', 'malformed', 'filtered', 'invalid'].includes(got.drop)
   }), { numRuns: 3000 })
   t.pass()
+})
+
+test('partial mesh: sealed shouts relayed by members without the key reach every key holder, readable by them alone', async t => {
+  const key = generateGroupKey()
+  const nodes: ShoalNode[] = []
+  for (let i = 0; i < 10; i++) nodes.push(await start(t, memoryOptions({ name: `p${i}`, degree: 3, profile: 'local', bootstrap: i > 0 ? nodes[i - 1].addresses() : [] })))
+  await until(() => nodes.every(n => n.peers().length === 9), 30_000, 'views did not converge')
+  const holders = nodes.filter((_, i) => i % 2 === 0)
+  const others = nodes.filter((_, i) => i % 2 === 1)
+  await Promise.all(holders.map(async n => { await n.join('secret', { key }) }))
+  await Promise.all(others.map(async n => { await n.join('secret') }))
+  await sleep(1500) // gossipsub's heartbeat builds the topic mesh from connected members
+  const logs = nodes.map(record)
+  const sender = holders[0]
+  for (let k = 0; k < 5; k++) await sender.shout('secret', `m${k}`)
+  await until(() => holders.every(n => n === sender || logs[nodes.indexOf(n)].filter(e => e.type === 'shout').length === 5), 10_000, 'a key holder missed a shout')
+  await until(() => others.every(n => n.stats().unreadableDropped === 5), 10_000, 'a keyless member did not get (and drop) every shout')
+  for (const n of others) t.deepEqual(shouts(logs[nodes.indexOf(n)]), [])
+  for (const n of holders.slice(1)) t.deepEqual(shouts(logs[nodes.indexOf(n)]).sort(), ['m0', 'm1', 'm2', 'm3', 'm4'])
 })
