@@ -95,6 +95,17 @@ export class NotEnoughRepliesError extends ShoalError {
   }
 }
 
+/**
+ * A message refused by a `validate` function: a request or job (the requester gets it as a
+ * RemoteError with this message), a shout received (dropped, counted in `stats().invalidDropped`)
+ * or a shout sent to a group this node joined with `validate` (thrown to the caller).
+ */
+export class InvalidMessageError extends ShoalError {
+  constructor (readonly kind: 'request' | 'job' | 'shout', reason: string, options?: { cause?: unknown }) {
+    super(`invalid ${kind}: ${reason}`, 'ERR_INVALID_MESSAGE', options)
+  }
+}
+
 /** A job reached its `maxDeliveries` without being acknowledged by a consumer. */
 export class JobFailedError extends ShoalError {
   constructor (readonly jobId: string, readonly deliveries: number, options?: { cause?: unknown }) {

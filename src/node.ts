@@ -9,7 +9,8 @@ import { gather, scatter } from './direct/gather.js'
 import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, type Job } from './patterns/work-queue.js'
 import { SureWhisper } from './patterns/sure-whisper.js'
 import { validator, type HandleOptions } from './patterns/typed.js'
-import { accepts, checkFilter, checkMessageHeaders, splitHeaders, withHeaders, type ShoutFilter } from './patterns/filter.js'
+import { checkMessageHeaders, withHeaders } from './patterns/filter.js'
+import { GroupSettings, shoutsOf, type JoinOptions, type Received, type Shout } from './groups/group-settings.js'
 import { Dialer } from './discovery/dialer.js'
 import { Overlay } from './discovery/overlay.js'
 import { Groups } from './groups/groups.js'
@@ -103,18 +104,22 @@ export class ShoalNode {
   readonly #requests: Requests<Payload>
   readonly #queues: WorkQueues
   readonly #sure: SureWhisper
-  // Filters this node joined its groups with (see join): shouts whose headers fail one are dropped.
-  readonly #filters = new Map<string, ShoutFilter>()
+  // What this node joined its groups with (filter, key, validate): see join.
+  readonly #settings = new GroupSettings()
   readonly #stats: NodeStats = {
     shoutsSent: 0,
     shoutFallbacks: 0,
     shoutsReceived: 0,
     duplicatesDropped: 0,
+    staleDropped: 0,
     whispersSent: 0,
     whispersReceived: 0,
     malformedDropped: 0,
     expiredDropped: 0,
     filteredDropped: 0,
+    unreadableDropped: 0,
+    forgedDropped: 0,
+    invalidDropped: 0,
     deniedDropped: 0,
     presenceFramesSent: 0,
     presenceBytesSent: 0,
@@ -286,6 +291,15 @@ export class ShoalNode {
   /** Every event as an async iterator; ends when the node stops or `signal` aborts. */
   events (options?: EventsOptions): AsyncIterableIterator<ShoalEvent> { return this.#hub.iterate(options) }
 
+  /**
+   * The shouts to `group` as an async iterator (as `events()`, ending as it does); `T` is what
+   * the `validate` this node joined the group with returns.
+   */
+  shouts<T = Payload>(group: string, options?: EventsOptions): AsyncIterableIterator<Shout<T>> {
+    checkGroup(group)
+    return shoutsOf<T>(this.#hub.iterate(options), group)
+  }
+
   peers (): PeerInfo[] { return this.#table.list() }
 
   peer (id: string): PeerInfo | undefined { return this.#table.info(id) }
@@ -321,13 +335,11 @@ export class ShoalNode {
    * Joins `group`. Resolves once every peer has acknowledged the change (or `ackTimeout`
    * passed for the ones that did not), so a shout sent by any of them afterwards reaches us.
    */
-  async join (group: string, options: { signal?: AbortSignal, filter?: ShoutFilter } = {}): Promise<void> {
+  async join<T = Payload>(group: string, options: JoinOptions<T> = {}): Promise<void> {
     this.#checkRunning()
     checkGroup(group)
-    if (options.filter != null) checkFilter(options.filter)
-    // Joining again only changes the filter.
-    if (options.filter != null) this.#filters.set(group, options.filter)
-    else this.#filters.delete(group)
+    // Joining again only replaces these options (all of them: one not given is dropped).
+    this.#settings.prepare(group, options)()
     if (this.#self.groups.includes(group)) return
     this.#groups.subscribe(group)
     this.#self.groups.push(group)
@@ -342,7 +354,7 @@ export class ShoalNode {
     const i = this.#self.groups.indexOf(group)
     if (i < 0) return
     this.#self.groups.splice(i, 1)
-    this.#filters.delete(group)
+    this.#settings.clear(group)
     this.#groups.unsubscribe(group)
     await this.#publishState(options.signal)
   }
@@ -357,13 +369,14 @@ export class ShoalNode {
     // Headers count towards maxMessageSize: the frame limit peers enforce is derived from it.
     const body = options.headers != null ? withHeaders(headers, payload) : payload
     if (body.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(body.byteLength - 1, this.#opts.maxMessageSize)
+    const own = this.#settings.checkOwn(group, payload)
     options.signal?.throwIfAborted()
     // In a partial mesh, members we are not connected to hear the shout through gossipsub's mesh.
     const members = this.#table.membersOf(group)
     const connected = this.#overlay != null ? this.#connectedIds() : undefined
-    await this.#groups.publish(group, body, connected != null ? members.filter(id => connected.has(id)) : members)
-    if (this.#opts.echo && this.#self.groups.includes(group) && accepts(this.#filters.get(group), headers)) {
-      this.#hub.emit({ type: 'shout', from: this.#selfInfo(), group, data: decodePayload(payload), headers: { ...headers } })
+    await this.#groups.publish(group, this.#settings.seal(group, this.id, body), connected != null ? members.filter(id => connected.has(id)) : members)
+    if (this.#opts.echo && this.#self.groups.includes(group) && this.#settings.accepts(group, headers)) {
+      this.#hub.emit({ type: 'shout', from: this.#selfInfo(), group, data: own() as Payload, headers: { ...headers } })
     }
   }
 
@@ -411,7 +424,7 @@ export class ShoalNode {
     this.#checkRunning()
     checkService(service)
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
-    const check = validator(options.validate)
+    const check = validator(options.validate, 'request')
     return this.#requests.handle(service, async req => await handler({ ...req, data: check(req.data), from: this.#table.info(req.from) as PeerInfo }))
   }
 
@@ -461,7 +474,7 @@ export class ShoalNode {
   }
 
   /** Consumes jobs of `queue`; resolves (once peers know) to a function that stops consuming. */
-  async consume (queue: string, handler: (job: Job) => unknown, options: ConsumeOptions = {}): Promise<() => Promise<void>> {
+  async consume<T = Payload>(queue: string, handler: (job: Job<T>) => unknown, options: ConsumeOptions<T> = {}): Promise<() => Promise<void>> {
     this.#checkRunning()
     return await this.#queues.consume(queue, handler, options)
   }
@@ -1104,29 +1117,21 @@ export class ShoalNode {
   #onShout (from: string, shout: ShoutEnvelope): void {
     // A copy sent just before we left (or a stale fallback) is not for us any more.
     if (!this.#self.groups.includes(shout.group)) return
-    let split
-    try {
-      split = splitHeaders(shout.payload)
-    } catch (err: any) {
-      this.#stats.malformedDropped++
-      this.#log.error('dropping shout from %s: %s', from, err.message)
-      return
-    }
-    const { headers } = split
-    let wanted: boolean
-    try {
-      wanted = accepts(this.#filters.get(shout.group), headers)
-    } catch (err) {
-      console.error(`shoal: the filter of group '${shout.group}' threw:`, err)
-      return
-    }
-    if (!wanted) { this.#stats.filteredDropped++; return }
-    const data = this.#decode(from, split.payload)
-    if (data === undefined) return
+    const got = this.#settings.receive(shout.group, from, shout.payload, payload => this.#checkedPayload(payload))
+    if ('drop' in got) { this.#dropShout(from, shout.group, got); return }
     this.#deliver(from, peer => {
       this.#stats.shoutsReceived++
-      this.#hub.emit({ type: 'shout', from: peer, group: shout.group, data, headers })
+      this.#hub.emit({ type: 'shout', from: peer, group: shout.group, data: got.data as Payload, headers: got.headers })
     })
+  }
+
+  #dropShout (from: string, group: string, why: Extract<Received, { drop: string }>): void {
+    if (why.drop === 'filter-threw') {
+      console.error(`shoal: the filter of group '${group}' threw:`, why.error)
+      return
+    }
+    this.#stats[`${why.drop}Dropped`]++
+    if (why.drop !== 'filtered') this.#log.error('dropping shout to %s from %s: %s', group, from, why.reason)
   }
 
   #onWhisper (from: string, payload: Uint8Array): void {

@@ -100,6 +100,8 @@ export interface NodeStats {
   shoutFallbacks: number
   shoutsReceived: number
   duplicatesDropped: number
+  /** Shouts older than their sender's replay window (about 2 minutes): a replayed signed message, or a copy delayed that long. */
+  staleDropped: number
   whispersSent: number
   whispersReceived: number
   /** Inbound frames or messages that failed to decode or broke a limit. */
@@ -108,6 +110,12 @@ export interface NodeStats {
   expiredDropped: number
   /** Shouts dropped because their headers did not pass the filter this node joined the group with. */
   filteredDropped: number
+  /** Shouts to an encrypted group sealed with a key this node does not hold (or to a group it joined without a key). */
+  unreadableDropped: number
+  /** Shouts to an encrypted group that failed authentication (tampered, forged, re-sent under another sender or group) or came unsealed. */
+  forgedDropped: number
+  /** Shouts refused by the `validate` function this node joined their group with. */
+  invalidDropped: number
   /** Messages from peers the allow/deny lists refuse that reached us through a neighbour (gossip). */
   deniedDropped: number
   /** Presence traffic (hello, probes, suspicion gossip, anti-entropy) sent, in frames and bytes. */

@@ -34,9 +34,11 @@ const LOCAL = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns']
 
 test('two chat processes see each other, shout, whisper, and see each other leave', async t => {
   t.timeout(60_000)
-  const alice = shoal(t, ['chat', '--name', 'alice', ...LOCAL])
+  const key = ['--key', 'ab'.repeat(32)] // the lobby end-to-end encrypted: the same path, sealed
+  const alice = shoal(t, ['chat', '--name', 'alice', ...key, ...LOCAL])
+  await alice.waitFor(/in lobby \(lobby end-to-end encrypted\)/)
   const addr = (await alice.waitFor(/listening on \/ip4\/127\.0\.0\.1/)).split(' ').pop() as string
-  const bob = shoal(t, ['chat', '--name', 'bob', '--header', 'role=tester', ...LOCAL, '--bootstrap', addr])
+  const bob = shoal(t, ['chat', '--name', 'bob', '--header', 'role=tester', ...key, ...LOCAL, '--bootstrap', addr])
   await alice.waitFor(/\* bob entered/)
   await bob.waitFor(/\* alice entered/)
   alice.proc.stdin.write('hello from alice\n')
@@ -71,6 +73,9 @@ test('bad flags and unknown commands exit 2 with usage; bad config exits 1 with 
   t.is(await bad.exited, 2)
   const unknown = shoal(t, ['dance'])
   t.is(await unknown.exited, 2)
+  const badKey = shoal(t, ['chat', '--key', 'nope', ...LOCAL])
+  t.is(await badKey.exited, 1)
+  t.regex(badKey.lines.join('\n'), /stderr: shoal: a group key must be 64 hex characters/)
   const missing = shoal(t, ['peers', '--config', '/nonexistent/shoal.json'])
   t.is(await missing.exited, 1)
   t.regex(missing.lines.join(''), /cannot read config file/)

@@ -1,4 +1,6 @@
 import type { ExecutionContext } from 'ava'
+import { peerIdFromString } from '@libp2p/peer-id'
+import * as lp from 'it-length-prefixed'
 import { createNode, type NodeOptions, type ShoalNode, type ShoalEvent, type ShoalEventType, type EventOf } from '../src/index.js'
 
 let memCounter = 0
@@ -86,4 +88,14 @@ export function firewall (nodes: ShoalNode[]): { gater: (i: number) => NodeOptio
     },
     heal: () => { parts = undefined }
   }
+}
+
+/**
+ * Writes wire frames to `to` on a stream of `from`'s own, as a hand-written peer would: what the
+ * node must cope with from a peer that does not run Shoal's code. Closes the stream after.
+ */
+export async function sendRawFrames (from: ShoalNode, to: ShoalNode, frames: Uint8Array[]): Promise<void> {
+  const stream = await from.libp2p.dialProtocol(peerIdFromString(to.id), '/shoal/wire/1.0.0')
+  for (const f of frames) stream.send(lp.encode.single(f))
+  await stream.close()
 }

@@ -4,19 +4,28 @@ import type { ShoalNode } from '../node.js'
 import { eventLine, short } from './format.js'
 import { nodeOptions, parse } from './args.js'
 
-export const CHAT_USAGE = `usage: shoal chat [--name N] [--group G]... [--header k=v]... [--bootstrap ADDR]... [--listen ADDR]... [--no-mdns] [--config FILE]
-  Type a line to shout it to the first group. Commands:
+export const CHAT_USAGE = `usage: shoal chat [--name N] [--group G]... [--key K]... [--header k=v]... [--bootstrap ADDR]... [--listen ADDR]... [--no-mdns] [--config FILE]
+  Type a line to shout it to the first group; with --key (64 hex characters, shared out of band)
+  that group is end-to-end encrypted (several: rotation, the first seals). Commands:
   /w <name|id> <text>   whisper      /peers    list peers     /groups   list groups and members
   /join <g>  /leave <g>              /quit     leave (as does end of input or Ctrl-C)`
 
 export async function chat (argv: string[], out: (line: string) => void): Promise<void> {
-  const flags = parse(argv, {})
+  const flags = parse(argv, { key: { type: 'string', multiple: true } })
   if (flags.help === true) { out(CHAT_USAGE); return }
   const options = nodeOptions(flags)
   options.groups ??= ['lobby']
   const node = await createNode(options)
   const group = node.groups()[0] ?? 'lobby'
-  out(`* ${node.name} (${short(node.id)}) in ${node.groups().join(', ') || 'no group'}`)
+  if (flags.key != null) {
+    try {
+      await node.join(group, { key: flags.key })
+    } catch (err) {
+      await node.stop()
+      throw err
+    }
+  }
+  out(`* ${node.name} (${short(node.id)}) in ${node.groups().join(', ') || 'no group'}${flags.key != null ? ` (${group} end-to-end encrypted)` : ''}`)
   for (const a of node.addresses()) out(`* listening on ${a}`)
   for (const type of ['enter', 'exit', 'join', 'leave', 'shout', 'whisper'] as const) node.on(type, e => { out(eventLine(e)) })
 

@@ -2,6 +2,7 @@ import type { Logger } from '@libp2p/interface'
 import { decodeShout, encodeFrame, encodeShout } from '../codec/frame.js'
 import type { ShoutEnvelope } from '../codec/frame.js'
 import { SeenCache } from '../util/seen-cache.js'
+import { ReplayWindow } from './replay-window.js'
 import type { GossipSub } from './pubsub.js'
 import type { NodeStats } from '../types.js'
 
@@ -34,6 +35,8 @@ const TOPIC_PREFIX = 'shoal/1/group/'
  */
 export class Groups {
   private readonly seen = new SeenCache(120_000, 200_000)
+  // Refuses what `seen` has forgotten: 100 s + 10 s steps, within its 120 s.
+  private readonly window = new ReplayWindow(100_000, 10_000, 10_000)
   // Seeded from the clock so a restarted node that kept its key is not mistaken for a replay.
   private seq = Date.now() * 1000
 
@@ -93,6 +96,11 @@ export class Groups {
   }
 
   private accept (from: string, shout: ShoutEnvelope): void {
+    if (!this.window.admit(from, shout.seq)) {
+      this.init.stats.staleDropped++
+      this.init.log.error('dropping shout %d from %s: older than its sender\'s replay window', shout.seq, from)
+      return
+    }
     if (!this.seen.add(`${from}/${shout.seq}`)) {
       this.init.stats.duplicatesDropped++
       return

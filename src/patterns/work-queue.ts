@@ -4,22 +4,28 @@ import { decodePayload, encodePayload, type Payload } from '../codec/payload.js'
 import { DecodeError, InvalidArgumentError, JobFailedError, NoHandlerError, NodeStoppedError, RemoteError } from '../errors.js'
 import { LIMITS } from '../codec/frame.js'
 import type { PeerInfo } from '../types.js'
+import { validator, type Validate } from './typed.js'
 
-/** What a consumer's handler receives. */
-export interface Job {
+/** What a consumer's handler receives; `T` is what the consumer's `validate` returns (default: any payload). */
+export interface Job<T = Payload> {
   /** Unique per job and stable across redeliveries: what a sink dedupes on. */
   id: string
   /** 1 on first delivery; more when an earlier consumer crashed or timed out before acknowledging. */
   deliveries: number
   queue: string
-  data: Payload
+  data: T
   /** The producer (who enqueued it). */
   from: PeerInfo
 }
 
-export interface ConsumeOptions {
+export interface ConsumeOptions<T = Payload> {
   /** Jobs this consumer runs at once; more are not sent to it until it acknowledges (default 1). */
   prefetch?: number
+  /**
+   * Checks each job's data and returns what the handler gets. A job it refuses never reaches the
+   * handler: the enqueue rejects with a RemoteError starting with "invalid job:" (not retried).
+   */
+  validate?: Validate<T>
 }
 
 export interface EnqueueOptions {
@@ -104,16 +110,18 @@ export class WorkQueues {
   }
 
   /** Serves `queue` with `handler`, at most `prefetch` jobs at a time. Resolves to a function that stops consuming. */
-  async consume (queue: string, handler: (job: Job) => unknown, options: ConsumeOptions = {}): Promise<() => Promise<void>> {
+  async consume<T = Payload> (queue: string, handler: (job: Job<T>) => unknown, options: ConsumeOptions<T> = {}): Promise<() => Promise<void>> {
     checkQueue(queue)
     const service = serviceOf(queue)
     const prefetch = options.prefetch ?? 1
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new InvalidArgumentError('prefetch must be a positive integer')
     if (this.consuming.has(queue)) throw new InvalidArgumentError(`already consuming "${queue}"`)
+    const check = validator(options.validate, 'job')
     const slots = new Slots(prefetch)
     const off = this.init.handle(service, async req => {
       const { id, deliveries, payload } = decodeJob(req.data)
-      const data = decodePayload(payload)
+      // Refused before it takes a slot: an invalid job must not wait behind valid ones.
+      const data = check(decodePayload(payload))
       await slots.take()
       try {
         const result = await handler({ id, deliveries, queue, data, from: req.from })
