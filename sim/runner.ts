@@ -1,5 +1,5 @@
 // The simulator's coordinator: starts a scenario's peers as real Shoal nodes in worker processes
-// (sim/worker.ts, TCP loopback), plays the LAN they discover each other on, drives traffic and
+// (sim/worker.ts; TCP loopback, or one process on the memory transport), plays the LAN they discover each other on, drives traffic and
 // the fault timeline, and records what the nodes emitted (sim/recording.ts). It measures nothing
 // itself; sim/measure.ts does, from the recording.
 import { fork, type ChildProcess } from 'node:child_process'
@@ -103,9 +103,10 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   }
 
   const shared = Array.from({ length: plan.workers }, (_, i) => new Worker(`w${i}`, onMessage))
+  const memoryMode = plan.transport === 'memory'
   const solos = new Set(plan.solo)
   const workers = new Set<Worker>(shared)
-  const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage); workers.add(w); return w }
+  const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage); workers.add(w); sendLinks([w]); return w }
   const peers: Peer[] = []
   let shared_i = 0
   for (let i = 0; i < N; i++) {
@@ -114,6 +115,17 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     index.set(id, i)
     rec.ids.push(id)
     peers.push({ id, key: Buffer.from(privateKeyToProtobuf(key)).toString('base64'), worker: solos.has(i) ? soloWorker(i) : shared[shared_i++ % shared.length], up: false, frozen: false, addrs: [], segment: null })
+  }
+  // Latency rules in force, by fault index; every worker gets the whole set on each change.
+  const latencyRules = new Map<number, { ms: number, jitter: number, a: number[], b: number[] }>()
+  const sendLinks = (to: Iterable<Worker>): void => {
+    const rules = [...latencyRules.values()].map(r => ({ ms: r.ms, jitter: r.jitter, a: r.a.map(i => peers[i].id), b: r.b.map(i => peers[i].id) }))
+    for (const w of to) w.send({ cmd: 'links', base: plan.latency, rules })
+  }
+  const thaw = (p: Peer): void => {
+    if (memoryMode) p.worker.send({ cmd: 'stall', key: peers.indexOf(p), on: false })
+    else p.worker.signal('SIGCONT')
+    p.frozen = false
   }
   const groupsOf = (i: number): string[] => Object.entries(plan.groups).filter(([, m]) => m.includes(i)).map(([g]) => g)
   const sameLan = (a: Peer, b: Peer): boolean => a.segment === b.segment
@@ -139,7 +151,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
 
   const startPeer = async (i: number): Promise<boolean> => {
     const p = peers[i]
-    const m = await p.worker.request({ cmd: 'start', key: i, name: `peer-${i}`, privateKey: p.key, groups: groupsOf(i), profile: plan.profile, degree: plan.degree }, `node:${i}`)
+    const m = await p.worker.request({ cmd: 'start', key: i, name: `peer-${i}`, privateKey: p.key, groups: groupsOf(i), profile: plan.profile, degree: plan.degree, transport: plan.transport }, `node:${i}`)
     if (m.type !== 'started') { log(`peer-${i} failed to start: ${m.type === 'start-failed' ? m.error : 'its process died'}`); return false }
     p.addrs = m.addrs
     p.up = true
@@ -171,6 +183,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
 
   try {
     // ---- formation, in waves ----------------------------------------------------------------
+    sendLinks(workers)
     rec.formationStart = Date.now()
     rec.converged = true
     for (let i = 0; i < N; i += plan.wave) {
@@ -208,9 +221,10 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         peers[from].worker.send({ cmd: 'shout', key: from, group: s.group, q: send.q, bytes: s.bytes })
       }, 1000 / s.rate))
     }
-    const w = plan.whispers
-    if (w != null && w.rate > 0) {
-      let wq = 0
+    // Whispers and requests: at `rate` per second, from a random usable peer to another on its segment.
+    const pairTraffic = (kind: 'whisper' | 'request', t: { rate: number, bytes: number } | null): void => {
+      if (t == null || t.rate <= 0) return
+      let n = 0
       timers.push(setInterval(() => {
         const live = peers.map((_, i) => i).filter(usable)
         if (live.length < 2) return
@@ -218,12 +232,16 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         const others = live.filter(i => i !== from && sameLan(peers[i], peers[from]))
         if (others.length === 0) return
         const to = others[Math.floor(random() * others.length)]
-        const send: Send = { kind: 'whisper', q: wq++, from, to, at: Date.now() }
-        sends.set(`whisper:${send.q}`, send)
+        const send: Send = { kind, q: n++, from, to, at: Date.now() }
+        sends.set(`${kind}:${send.q}`, send)
         rec.sends.push(send)
-        peers[from].worker.send({ cmd: 'whisper', key: from, to: peers[to].id, q: send.q, bytes: w.bytes })
-      }, 1000 / w.rate))
+        peers[from].worker.send(kind === 'whisper'
+          ? { cmd: 'whisper', key: from, to: peers[to].id, q: send.q, bytes: t.bytes }
+          : { cmd: 'request', key: from, to: peers[to].id, toKey: to, q: send.q, bytes: t.bytes })
+      }, 1000 / t.rate))
     }
+    pairTraffic('whisper', plan.whispers)
+    pairTraffic('request', plan.requests)
     const open = new Map<string, number>() // open fault windows by peer+kind
     const openWindow = (peer: number, kind: Recording['faults'][number]['kind'], at: number): void => {
       rec.faults.push({ peer, kind, start: at, end: Infinity })
@@ -236,25 +254,26 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     const act = async (a: Action): Promise<void> => {
       const at = Date.now()
       const peer = 'peer' in a ? a.peer : undefined
-      rec.timeline.push({ at, type: a.type, peer, detail: a.type === 'partition' ? Object.entries(a.segments).map(([k, v]) => `${k}:${v.length}`).join(' ') : a.type === 'slow' ? `${a.delayMs} ms/msg` : undefined })
-      log(`${((at - rec.runStart) / 1000).toFixed(1)}s ${a.type}${peer != null ? ` peer-${peer}` : ''}`)
+      rec.timeline.push({ at, type: a.type, peer, detail: detailOf(a) })
+      log(`${((at - rec.runStart) / 1000).toFixed(1)}s ${a.type}${peer != null ? ` peer-${peer}` : ''}${a.type === 'latency' ? ` ${detailOf(a) ?? ''}` : ''}`)
       switch (a.type) {
         case 'crash': {
           const p = peers[a.peer]
           openWindow(a.peer, 'crash', at)
           p.up = false
           rec.liveness.push({ peer: a.peer, up: false, at })
-          p.worker.signal('SIGKILL')
+          if (memoryMode) await p.worker.request({ cmd: 'crash', key: a.peer }, `node:${a.peer}`)
+          else p.worker.signal('SIGKILL')
           break
         }
         case 'freeze':
           openWindow(a.peer, 'freeze', at)
           peers[a.peer].frozen = true
-          peers[a.peer].worker.signal('SIGSTOP')
+          if (memoryMode) peers[a.peer].worker.send({ cmd: 'stall', key: a.peer, on: true })
+          else peers[a.peer].worker.signal('SIGSTOP')
           break
         case 'thaw':
-          peers[a.peer].worker.signal('SIGCONT')
-          peers[a.peer].frozen = false
+          thaw(peers[a.peer])
           closeWindow(a.peer, at)
           break
         case 'leave': {
@@ -295,6 +314,11 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
           else closeWindow(a.peer, at)
           peers[a.peer].worker.send({ cmd: 'slow', delayMs: a.delayMs })
           break
+        case 'latency':
+          if (a.ms == null) latencyRules.delete(a.id)
+          else latencyRules.set(a.id, { ms: a.ms, jitter: a.jitter, a: a.a, b: a.b })
+          sendLinks(workers)
+          break
       }
     }
     // Actions run in order, each waiting for the previous (a rejoin after its leave).
@@ -307,7 +331,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     // An action still running now (a stop() that waits on overloaded peers) is reported, not waited for.
     if (await Promise.race([Promise.allSettled(pending).then(() => true), sleep(15_000).then(() => false)]) === false) log('an action did not finish within 15 s of the run\'s end')
     // Thaw anything still frozen, so it can stop; then let the last messages land.
-    for (const p of peers) if (p.frozen) { p.worker.signal('SIGCONT'); p.frozen = false }
+    for (const p of peers) if (p.frozen) thaw(p)
     phase = 'drain'
     await sleep(3000)
     for (const w of workers) w.send({ cmd: 'sample' })
@@ -318,7 +342,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     clearInterval(sampler)
     clearInterval(reannouncer)
     if (statusTimer != null) clearInterval(statusTimer)
-    for (const p of peers) if (p.frozen) p.worker.signal('SIGCONT')
+    for (const p of peers) if (p.frozen) thaw(p)
     await Promise.all([...workers].map(async w => {
       if (w.dead) return
       const exited = new Promise<void>(resolve => { w.proc.once('exit', () => { resolve() }) })
@@ -329,4 +353,13 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     }))
   }
   return rec
+}
+
+function detailOf (a: Action): string | undefined {
+  switch (a.type) {
+    case 'partition': return Object.entries(a.segments).map(([k, v]) => `${k}:${v.length}`).join(' ')
+    case 'slow': return `${a.delayMs} ms/msg`
+    case 'latency': return a.ms == null ? `rule ${a.id} off` : `rule ${a.id}: ${a.ms} ± ${a.jitter} ms, ${a.a.length} x ${a.b.length} peers`
+    default: return undefined
+  }
 }

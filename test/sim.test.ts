@@ -54,3 +54,27 @@ test.serial('a partition is noticed across it, and after the heal every view com
   t.true(Number.isFinite(p?.backAllMs), 'after the heal every view comes back')
   t.is(r.shouts.delivered, r.shouts.expected, r.shouts.lost.join('; '))
 })
+
+test.serial('memory transport: every peer in one process; link latency shifts the latency figures, and crash, freeze and leave are noticed', async t => {
+  t.timeout(120_000)
+  const scenario = JSON.parse(await readFile(new URL('../../sim/scenarios/memory.json', import.meta.url), 'utf8'))
+  const { result: r } = await simulate(scenario, {}, { report: null })
+  t.log('\n' + formatSummary(r))
+  t.true(r.formation.converged)
+  t.is(r.resources.processes, 1)
+  t.deepEqual(r.faults.map(f => f.type).sort(), ['crash', 'freeze', 'leave'])
+  for (const f of r.faults) {
+    t.true(f.observers > 0, `${f.type}: nobody to notice it`)
+    t.is(f.noticed, f.observers, `${f.type} noticed by ${f.noticed}/${f.observers}`)
+  }
+  t.is(r.faults.find(f => f.type === 'crash')?.reasons.lost, r.faults.find(f => f.type === 'crash')?.observers, 'a crash says no goodbye')
+  t.true((r.faults.find(f => f.type === 'leave')?.reasons.left ?? 0) > 0)
+  t.is(r.shouts.delivered, r.shouts.expected, r.shouts.lost.join('; '))
+  t.true(r.requests.expected > 0)
+  t.is(r.requests.delivered, r.requests.expected, r.requests.lost.join('; '))
+  // Every link is 20 ± 5 ms one way (in one process it would otherwise be a few ms): a whisper
+  // takes at least 15 ms, a request's round trip at least 30; the 80 ms rule shows in the tail.
+  t.true(r.whispers.latencyMs.p50 >= 15, `whisper p50 ${r.whispers.latencyMs.p50} ms`)
+  t.true(r.requests.latencyMs.p50 >= 30, `request p50 ${r.requests.latencyMs.p50} ms`)
+  t.true(r.requests.latencyMs.p90 >= 120, `request p90 ${r.requests.latencyMs.p90} ms`)
+})
