@@ -31,12 +31,14 @@ export interface SimulateOptions {
   status?: (line: string) => void
   statusEveryMs?: number
   log?: (line: string) => void
+  /** Aborts the run: its processes are killed and simulate rejects (tests use a deadline). */
+  signal?: AbortSignal
 }
 
 /** Plans, runs and measures a scenario (a parsed JSON object), and writes its report. */
 export async function simulate (scenario: unknown, overrides: Overrides = {}, opts: SimulateOptions = {}): Promise<{ result: SimResult, files: ReportFiles | null }> {
   const p = plan(scenario, overrides)
-  const rec = await runScenario(p, { status: opts.status, statusEveryMs: opts.statusEveryMs, log: opts.log })
+  const rec = await runScenario(p, { status: opts.status, statusEveryMs: opts.statusEveryMs, log: opts.log, signal: opts.signal })
   const result = measure(p, rec)
   const files = opts.report == null ? null : await writeReport(opts.report, result)
   return { result, files }

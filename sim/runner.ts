@@ -14,6 +14,39 @@ import { rng } from './stats.js'
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+/** How long a worker may take to answer a start, stop or crash before the peer counts as failed. */
+const REPLY_TIMEOUT_MS = 30_000
+
+export class ScenarioAbortedError extends Error {
+  override name = 'ScenarioAbortedError'
+}
+
+// Every worker process alive in this process, so that an exit or a termination signal takes them
+// along: a worker left SIGSTOPped by a freeze would otherwise outlive us (and keep a test runner
+// waiting for it forever).
+const alive = new Set<ChildProcess>()
+const killAll = (): void => { for (const p of alive) { try { p.kill('SIGKILL') } catch {} } }
+const onSignal = (sig: NodeJS.Signals): void => {
+  killAll()
+  process.removeListener('SIGINT', onSignal)
+  process.removeListener('SIGTERM', onSignal)
+  process.kill(process.pid, sig)
+}
+function track (proc: ChildProcess): void {
+  if (alive.size === 0) {
+    process.on('exit', killAll)
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
+  alive.add(proc)
+  proc.once('exit', () => {
+    alive.delete(proc)
+    if (alive.size > 0) return
+    process.removeListener('exit', killAll)
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  })
+}
 
 /** A worker process and the replies it owes. */
 class Worker {
@@ -23,6 +56,7 @@ class Worker {
 
   constructor (readonly name: string, onMessage: (w: Worker, m: WorkerMessage) => void) {
     this.proc = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    track(this.proc)
     this.proc.on('exit', () => { this.dead = true; for (const list of this.#waiting.values()) for (const r of list) r({ type: 'stopped', key: -1, at: Date.now() }) })
     this.proc.on('message', (m: WorkerMessage) => {
       onMessage(this, m)
@@ -33,15 +67,23 @@ class Worker {
 
   send (c: WorkerCommand): void { if (!this.dead && this.proc.connected) this.proc.send(c) }
 
-  async request (c: WorkerCommand, reply: string): Promise<WorkerMessage> {
+  /** Sends a command and waits for its reply; no reply within `timeoutMs` answers 'start-failed'. */
+  async request (c: WorkerCommand, reply: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<WorkerMessage> {
     if (this.dead) return { type: 'stopped', key: -1, at: Date.now() }
+    let timer: ReturnType<typeof setTimeout> | undefined
     const p = new Promise<WorkerMessage>(resolve => {
       const list = this.#waiting.get(reply) ?? []
+      // The resolver stays queued after a timeout, so a late reply is swallowed by it, not given to the next request.
       list.push(resolve)
       this.#waiting.set(reply, list)
+      timer = setTimeout(() => { resolve({ type: 'start-failed', key: -1, error: `${this.name}: no reply to ${c.cmd} within ${timeoutMs} ms` }) }, timeoutMs)
     })
     this.send(c)
-    return await p
+    try {
+      return await p
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   signal (sig: NodeJS.Signals): void { if (!this.dead) this.proc.kill(sig) }
@@ -66,11 +108,25 @@ export interface RunOptions {
   log?: (line: string) => void
   /** Milliseconds allowed for the mesh to form, per wave (default 60 s). */
   waveTimeoutMs?: number
+  /** Ends the run at once: every process is killed and the run rejects with ScenarioAbortedError. */
+  signal?: AbortSignal
 }
 
 /** Runs a planned scenario to the end and returns what happened. Always stops every process it started. */
 export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<Recording> {
   const log = opts.log ?? (() => {})
+  const signal = opts.signal
+  const check = (): void => { if (signal?.aborted === true) throw new ScenarioAbortedError(`scenario aborted: ${String(signal.reason?.message ?? signal.reason)}`) }
+  /** Sleeps, but wakes up (and throws) as soon as the run is aborted. */
+  const pause = async (ms: number): Promise<void> => {
+    check()
+    await new Promise<void>(resolve => {
+      const t = setTimeout(done, ms)
+      function done (): void { clearTimeout(t); signal?.removeEventListener('abort', done); resolve() }
+      signal?.addEventListener('abort', done)
+    })
+    check()
+  }
   const random = rng(plan.seed + 1)
   const N = plan.peers
   const rec: Recording = {
@@ -106,7 +162,10 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   const memoryMode = plan.transport === 'memory'
   const solos = new Set(plan.solo)
   const workers = new Set<Worker>(shared)
-  const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage); workers.add(w); sendLinks([w]); return w }
+  // Aborted: no goodbyes, whatever the run was waiting for (a worker's reply ends with its process).
+  const killWorkers = (): void => { for (const w of workers) { w.signal('SIGCONT'); w.signal('SIGKILL') } }
+  signal?.addEventListener('abort', killWorkers)
+  const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage); workers.add(w); return w }
   const peers: Peer[] = []
   let shared_i = 0
   for (let i = 0; i < N; i++) {
@@ -164,6 +223,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   const viewCount = (): number => views.reduce((a, v, i) => a + (peers[i].up ? v.size : 0), 0)
   const expectedViews = (): number => peers.reduce((a, p, i) => a + (p.up ? peers.filter((q, j) => j !== i && q.up && sameLan(p, q)).length : 0), 0)
 
+  const timers: Array<ReturnType<typeof setTimeout>> = []
   let phase = 'form'
   const t00 = Date.now()
   let shoutsSent = 0
@@ -191,20 +251,19 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       const ok = await Promise.all(wave.map(startPeer))
       announce(wave.filter((_, j) => ok[j]))
       const deadline = Date.now() + (opts.waveTimeoutMs ?? 60_000)
-      while (!complete() && Date.now() < deadline) await sleep(50)
+      while (!complete() && Date.now() < deadline) await pause(50)
       // Not converged: say so, and start the rest anyway (the run measures a mesh that has all its peers).
       if (!complete()) { rec.converged = false; log(`wave at ${i}: mesh did not converge: ${viewCount()}/${expectedViews()} views`) }
     }
     rec.formationEnd = Date.now()
     log(`formed: ${N} peers in ${rec.formationEnd - rec.formationStart} ms${rec.converged ? '' : ' (NOT converged)'}`)
     phase = 'settle'
-    await sleep(2000)
+    await pause(2000)
 
     // ---- the run ----------------------------------------------------------------------------
     phase = 'run'
     rec.runStart = Date.now()
     for (const w of workers) w.send({ cmd: 'sample' })
-    const timers: Array<ReturnType<typeof setTimeout>> = []
     const pending: Array<Promise<void>> = []
     const usable = (i: number): boolean => peers[i].up && !peers[i].frozen
     let q = 0
@@ -288,7 +347,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         case 'rejoin': {
           const p = peers[a.peer]
           if (p.up) return
-          if (p.worker.dead) p.worker = soloWorker(a.peer)
+          if (p.worker.dead) { p.worker = soloWorker(a.peer); sendLinks([p.worker]) }
           if (await startPeer(a.peer)) announce([a.peer])
           closeWindow(a.peer, Date.now())
           break
@@ -326,28 +385,32 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     for (const a of plan.actions) {
       timers.push(setTimeout(() => { chain = chain.then(async () => { await act(a) }, () => {}); pending.push(chain) }, a.at))
     }
-    await sleep(plan.durationMs)
+    await pause(plan.durationMs)
     for (const t of timers) clearInterval(t)
     // An action still running now (a stop() that waits on overloaded peers) is reported, not waited for.
     if (await Promise.race([Promise.allSettled(pending).then(() => true), sleep(15_000).then(() => false)]) === false) log('an action did not finish within 15 s of the run\'s end')
     // Thaw anything still frozen, so it can stop; then let the last messages land.
     for (const p of peers) if (p.frozen) thaw(p)
     phase = 'drain'
-    await sleep(3000)
+    await pause(3000)
     for (const w of workers) w.send({ cmd: 'sample' })
-    await sleep(300)
+    await pause(300)
     rec.runEnd = Date.now()
   } finally {
     phase = 'stop'
+    for (const t of timers) clearInterval(t)
     clearInterval(sampler)
     clearInterval(reannouncer)
     if (statusTimer != null) clearInterval(statusTimer)
     for (const p of peers) if (p.frozen) thaw(p)
+    signal?.removeEventListener('abort', killWorkers)
+    const hard = signal?.aborted === true
     await Promise.all([...workers].map(async w => {
       if (w.dead) return
       const exited = new Promise<void>(resolve => { w.proc.once('exit', () => { resolve() }) })
       w.send({ cmd: 'exit' })
-      const t = setTimeout(() => { w.signal('SIGKILL') }, 10_000)
+      // An aborted run fails fast: no goodbyes.
+      const t = setTimeout(() => { w.signal('SIGKILL') }, hard ? 0 : 10_000)
       await exited
       clearTimeout(t)
     }))
