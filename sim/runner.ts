@@ -158,6 +158,8 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     else if (m.type === 'sample') rec.samples.push({ at: m.at, worker: w.name, rss: m.rss, heap: m.heap, cpuMs: m.cpuMs, nodes: m.nodes })
   }
 
+  // Keys first: nothing that can throw runs between forking the workers and the try that stops them.
+  const keys = await Promise.all(Array.from({ length: N }, async () => await generateKeyPair('Ed25519')))
   const shared = Array.from({ length: plan.workers }, (_, i) => new Worker(`w${i}`, onMessage))
   const memoryMode = plan.transport === 'memory'
   const solos = new Set(plan.solo)
@@ -169,7 +171,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   const peers: Peer[] = []
   let shared_i = 0
   for (let i = 0; i < N; i++) {
-    const key = await generateKeyPair('Ed25519')
+    const key = keys[i]
     const id = peerIdFromPrivateKey(key).toString()
     index.set(id, i)
     rec.ids.push(id)
