@@ -57,6 +57,8 @@ class Worker {
   constructor (readonly name: string, onMessage: (w: Worker, m: WorkerMessage) => void) {
     this.proc = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     track(this.proc)
+    // A failed kill or send: what matters is seen as 'exit' or as a reply that never comes (bounded).
+    this.proc.on('error', () => {})
     this.proc.on('exit', () => { this.dead = true; for (const list of this.#waiting.values()) for (const r of list) r({ type: 'stopped', key: -1, at: Date.now() }) })
     this.proc.on('message', (m: WorkerMessage) => {
       onMessage(this, m)
@@ -65,7 +67,9 @@ class Worker {
     })
   }
 
-  send (c: WorkerCommand): void { if (!this.dead && this.proc.connected) this.proc.send(c) }
+  // A worker can die (crash fault, abort) between the check and the write: the callback takes the
+  // error, which would otherwise be an 'error' event nobody listens to, i.e. an uncaught exception.
+  send (c: WorkerCommand): void { if (!this.dead && this.proc.connected) this.proc.send(c, () => {}) }
 
   /** Sends a command and waits for its reply; no reply within `timeoutMs` answers 'start-failed'. */
   async request (c: WorkerCommand, reply: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<WorkerMessage> {
