@@ -5,8 +5,8 @@
 //           tell what Shoal adds from what the stack costs)
 // Prints ratios (Shoal / bare) and writes JSON (default out/bench.json).
 //
-//   node dist/sim/bench/compare.js [--repeats 3] [--peers 10] [--shouts 300] [--burst 1000]
-//                                  [--whispers 2000] [--whisper-bytes 16384] [--json out/bench.json]
+//   node dist/sim/bench/compare.js [--repeats 5] [--peers 10] [--shouts 300] [--burst 1000]
+//                                  [--whispers 6000] [--whisper-bytes 16384] [--json out/bench.json]
 //
 // Everything runs in one process, one side after the other, so all see the same machine; the
 // figures are "what one event loop does", not LAN figures (stack.md, pitfall 8). Every side
@@ -59,7 +59,11 @@ interface GroupSide {
   stop: () => Promise<void>
 }
 
-export interface ShoutFigures { latencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, heapPerNodeMB: number }
+/**
+ * `cpuUsPerDelivery`: CPU time of the whole process (senders and receivers) per message received
+ * during the burst. Unlike wall-clock figures it hardly moves when other work shares the machine.
+ */
+export interface ShoutFigures { latencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, cpuUsPerDelivery: number, heapPerNodeMB: number }
 
 async function shoalGroup (n: number): Promise<GroupSide> {
   const bus = new LanBus()
@@ -134,15 +138,18 @@ async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers
   // Throughput: one sender publishes a burst back to back; until every receiver has all of it.
   const done = new Promise<void>(resolve => { burstDone = resolve })
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
   for (let q = 0; q < o.burst; q++) await side.publish(0, message(burstBase + q, o.bytes))
   await Promise.race([done, sleep(60_000)])
   const burstMs = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
   await side.stop()
   const expected = o.shouts * (o.peers - 1)
-  return { latencyMs: distribution(lat), delivered: got, expected, ratio: got / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), heapPerNodeMB }
+  return { latencyMs: distribution(lat), delivered: got, expected, ratio: got / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), cpuUsPerDelivery: (cpu.user + cpu.system) / Math.max(1, burstGot), heapPerNodeMB }
 }
 
-export interface StreamFigures { throughputMBps: number, rttMs: Distribution }
+/** `cpuMsPerMB`: CPU time of the whole process (both ends) per MiB carried; steadier than MB/s on a shared machine. */
+export interface StreamFigures { throughputMBps: number, cpuMsPerMB: number, rttMs: Distribution }
 
 /** One point-to-point channel: `send` resolves when the sender may send again (its back-pressure rule). */
 interface StreamSide {
@@ -169,14 +176,16 @@ async function measureStream (side: StreamSide, o: { count: number, bytes: numbe
     return performance.now() - t
   }
   const payload = new Uint8Array(o.bytes)
-  const flood = async (count: number): Promise<number> => {
+  const flood = async (count: number): Promise<{ ms: number, cpuMs: number }> => {
     bytes = 0
     target = count * o.bytes
     const done = new Promise<void>(resolve => { all = resolve })
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     for (let i = 0; i < count; i++) await side.send(payload)
     await done
-    return performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
+    return { ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 }
   }
   try {
     // Warm-up, not counted.
@@ -184,8 +193,9 @@ async function measureStream (side: StreamSide, o: { count: number, bytes: numbe
     await flood(Math.min(200, o.count))
     const rtt: number[] = []
     for (let i = 0; i < o.rtts; i++) rtt.push(await ping())
-    const elapsed = await flood(o.count)
-    return { throughputMBps: o.count * o.bytes / 2 ** 20 / (elapsed / 1000), rttMs: distribution(rtt) }
+    const { ms, cpuMs } = await flood(o.count)
+    const mb = o.count * o.bytes / 2 ** 20
+    return { throughputMBps: mb / (ms / 1000), cpuMsPerMB: cpuMs / mb, rttMs: distribution(rtt) }
   } finally {
     await side.stop()
   }
@@ -281,8 +291,8 @@ async function rawSocket (): Promise<StreamSide> {
   }
 }
 
-const NO_SHOUT: ShoutFigures = { latencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, heapPerNodeMB: NaN }
-const NO_STREAM: StreamFigures = { throughputMBps: NaN, rttMs: distribution([]) }
+const NO_SHOUT: ShoutFigures = { latencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, cpuUsPerDelivery: NaN, heapPerNodeMB: NaN }
+const NO_STREAM: StreamFigures = { throughputMBps: NaN, cpuMsPerMB: NaN, rttMs: distribution([]) }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
@@ -309,14 +319,14 @@ async function inTurn<T> (round: number, sides: Array<() => Promise<T>>): Promis
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
-      repeats: { type: 'string', default: '3' },
+      repeats: { type: 'string', default: '5' },
       // For profiling one path (node --cpu-prof): 'shout' or 'whisper'; the other is skipped.
       only: { type: 'string' },
       peers: { type: 'string', default: '10' },
       shouts: { type: 'string', default: '300' },
       burst: { type: 'string', default: '1000' },
       'shout-bytes': { type: 'string', default: '200' },
-      whispers: { type: 'string', default: '2000' },
+      whispers: { type: 'string', default: '6000' },
       'whisper-bytes': { type: 'string', default: '16384' },
       rtts: { type: 'string', default: '500' },
       json: { type: 'string', default: 'out/bench.json' }
@@ -340,12 +350,20 @@ async function main (): Promise<void> {
     node: process.version,
     config: { ...g, whispers: w, repeats },
     note: 'each figure is the median over the rounds; rounds has every round',
-    shout: { shoal, bare, ratios: { p50: shoal.latencyMs.p50 / bare.latencyMs.p50, p99: shoal.latencyMs.p99 / bare.latencyMs.p99, burst: shoal.burstMsgsPerSec / bare.burstMsgsPerSec, heap: shoal.heapPerNodeMB / bare.heapPerNodeMB } },
+    shout: { shoal, bare, ratios: { p50: shoal.latencyMs.p50 / bare.latencyMs.p50, p99: shoal.latencyMs.p99 / bare.latencyMs.p99, burst: shoal.burstMsgsPerSec / bare.burstMsgsPerSec, cpuPerDelivery: shoal.cpuUsPerDelivery / bare.cpuUsPerDelivery, heap: shoal.heapPerNodeMB / bare.heapPerNodeMB } },
     whisper: {
       shoal: whisper,
       raw,
       stack,
-      ratios: { throughput: whisper.throughputMBps / raw.throughputMBps, rttP50: whisper.rttMs.p50 / raw.rttMs.p50, throughputVsStack: whisper.throughputMBps / stack.throughputMBps, stackVsRaw: stack.throughputMBps / raw.throughputMBps }
+      ratios: {
+        throughput: whisper.throughputMBps / raw.throughputMBps,
+        rttP50: whisper.rttMs.p50 / raw.rttMs.p50,
+        throughputVsStack: whisper.throughputMBps / stack.throughputMBps,
+        stackVsRaw: stack.throughputMBps / raw.throughputMBps,
+        // MB per CPU second, Shoal / raw: the throughput ratio the CPU cost alone allows.
+        cpuEfficiency: raw.cpuMsPerMB / whisper.cpuMsPerMB,
+        cpuEfficiencyVsStack: stack.cpuMsPerMB / whisper.cpuMsPerMB
+      }
     },
     targets: {
       whisperThroughputAtLeastHalfOfRaw: whisper.throughputMBps >= 0.5 * raw.throughputMBps,
@@ -362,9 +380,11 @@ async function main (): Promise<void> {
     `  latency p50/p90/p99/max ms     ${d(shoal.latencyMs).padEnd(30)}${d(bare.latencyMs).padEnd(30)}p50 ${r.shout.ratios.p50.toFixed(2)}x, p99 ${r.shout.ratios.p99.toFixed(2)}x`,
     `  delivery (every round)         ${rounds.map(x => `${x.shoal.delivered}/${x.shoal.expected}`).join(' ').padEnd(30)}${rounds.map(x => `${x.bare.delivered}/${x.bare.expected}`).join(' ').padEnd(30)}`,
     `  burst, msgs/s to all           ${shoal.burstMsgsPerSec.toFixed(0).padEnd(30)}${bare.burstMsgsPerSec.toFixed(0).padEnd(30)}${r.shout.ratios.burst.toFixed(2)}x`,
+    `  burst, CPU µs per delivery     ${shoal.cpuUsPerDelivery.toFixed(0).padEnd(30)}${bare.cpuUsPerDelivery.toFixed(0).padEnd(30)}${r.shout.ratios.cpuPerDelivery.toFixed(2)}x`,
     `  heap per node MB               ${shoal.heapPerNodeMB.toFixed(2).padEnd(30)}${bare.heapPerNodeMB.toFixed(2).padEnd(30)}${r.shout.ratios.heap.toFixed(2)}x`,
     `whisper (TCP loopback)                 Shoal                         raw node:net                  ratio        bare libp2p stream`,
     `  throughput MB/s (${w.bytes} B msgs)  ${whisper.throughputMBps.toFixed(1).padEnd(30)}${raw.throughputMBps.toFixed(1).padEnd(30)}${`${r.whisper.ratios.throughput.toFixed(2)}x`.padEnd(13)}${stack.throughputMBps.toFixed(1)} (Shoal ${r.whisper.ratios.throughputVsStack.toFixed(2)}x of it)`,
+    `  CPU ms per MiB (both ends)     ${whisper.cpuMsPerMB.toFixed(2).padEnd(30)}${raw.cpuMsPerMB.toFixed(2).padEnd(30)}${`${r.whisper.ratios.cpuEfficiency.toFixed(2)}x`.padEnd(13)}${stack.cpuMsPerMB.toFixed(2)} (Shoal ${r.whisper.ratios.cpuEfficiencyVsStack.toFixed(2)}x of its MB per CPU s)`,
     `  round trip p50/p90/p99/max ms  ${d(whisper.rttMs).padEnd(30)}${d(raw.rttMs).padEnd(30)}${`p50 ${r.whisper.ratios.rttP50.toFixed(2)}x`.padEnd(13)}${d(stack.rttMs)}`,
     `targets: whisper >= 50% of raw: ${r.targets.whisperThroughputAtLeastHalfOfRaw ? 'MET' : 'NOT met'}; shout p99 <= 1.2x bare: ${r.targets.shoutP99AtMost1_2xBare ? 'MET' : 'NOT met'}; shout delivery 100%: ${r.targets.shoutDelivery100 ? 'MET' : 'NOT met'}`
   ].join('\n'))
