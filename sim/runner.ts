@@ -14,8 +14,12 @@ import { rng } from './stats.js'
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-/** How long a worker may take to answer a start, stop or crash before the peer counts as failed. */
-const REPLY_TIMEOUT_MS = 30_000
+/**
+ * How long a worker may take to answer a start, stop or crash before the peer counts as failed:
+ * only a bound against a worker that never answers (an overloaded one can take a minute to start
+ * a node; a run with a deadline is aborted with its signal instead).
+ */
+const REPLY_TIMEOUT_MS = 120_000
 
 export class ScenarioAbortedError extends Error {
   override name = 'ScenarioAbortedError'

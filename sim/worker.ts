@@ -74,7 +74,12 @@ const observe = (o: Observed): void => {
 const busy = (): void => { if (slowMs > 0) { const end = performance.now() + slowMs; while (performance.now() < end); } }
 
 process.on('message', (m: WorkerCommand) => {
-  handle(m).catch(err => { process.stderr.write(`sim worker: ${String(err?.stack ?? err)}\n`) })
+  handle(m).catch(err => {
+    process.stderr.write(`sim worker: ${String(err?.stack ?? err)}\n`)
+    // The coordinator waits for an answer to these.
+    if (m.cmd === 'start') send({ type: 'start-failed', key: m.key, error: String(err?.message ?? err) })
+    if (m.cmd === 'stop' || m.cmd === 'crash') send({ type: 'stopped', key: m.key, at: Date.now() })
+  })
 })
 process.on('disconnect', () => { process.exit(0) })
 
