@@ -35,6 +35,23 @@ import { distribution, ms, type Distribution } from '../stats.js'
 
 const TOPIC = 'bench'
 const sleep = async (t: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, t)) }
+/** `p`, or an error naming `what` after `ms`: a side that stalls fails the run instead of hanging it. */
+async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`bench: ${what} not done within ${ms / 1000} s`)) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+/** Polls `cond` every 20 ms, failing after `ms`. */
+async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`bench: ${what} not done within ${ms / 1000} s`)
+    await sleep(20)
+  }
+}
 const gc: () => void = (() => {
   try { setFlagsFromString('--expose-gc'); return runInNewContext('gc') } catch { return () => {} }
 })()
@@ -71,7 +88,7 @@ async function shoalGroup (n: number): Promise<GroupSide> {
   const nodes: ShoalNode[] = await Promise.all(Array.from({ length: n }, async (_, i) => await createNode({
     name: `s${i}`, listen: [`/memory/bench-shoal-${run}-${i}`], mdns: false, discovery: [lanDiscovery(bus)], groups: [TOPIC]
   })))
-  while (!nodes.every(x => x.peersIn(TOPIC).length === n - 1)) await sleep(50)
+  await until(() => nodes.every(x => x.peersIn(TOPIC).length === n - 1), 60_000, 'Shoal group forming')
   await sleep(1500) // gossipsub learns every subscription: the steady state, not the direct fallback
   const fns: Array<(r: number, d: Uint8Array) => void> = []
   nodes.forEach((x, i) => { x.on('shout', e => { for (const f of fns) f(i, e.data as Uint8Array) }) })
@@ -98,7 +115,7 @@ async function bareGroup (n: number): Promise<GroupSide> {
   }) as any))
   for (const x of nodes) x.services.pubsub.subscribe(TOPIC)
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) await nodes[i].dial(nodes[j].getMultiaddrs()[0])
-  while (!nodes.every(x => x.services.pubsub.getSubscribers(TOPIC).length === n - 1)) await sleep(50)
+  await until(() => nodes.every(x => x.services.pubsub.getSubscribers(TOPIC).length === n - 1), 60_000, 'gossipsub subscriptions')
   await sleep(1500)
   const fns: Array<(r: number, d: Uint8Array) => void> = []
   nodes.forEach((x, i) => { x.services.pubsub.addEventListener('message', (e: any) => { for (const f of fns) f(i, e.detail.data) }) })
@@ -172,7 +189,7 @@ async function measureStream (side: StreamSide, o: { count: number, bytes: numbe
     const back = new Promise<void>(resolve => { pong = resolve })
     const t = performance.now()
     await side.send(new Uint8Array(1))
-    await back
+    await within(back, 10_000, 'a round trip')
     return performance.now() - t
   }
   const payload = new Uint8Array(o.bytes)
@@ -183,7 +200,7 @@ async function measureStream (side: StreamSide, o: { count: number, bytes: numbe
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
     for (let i = 0; i < count; i++) await side.send(payload)
-    await done
+    await within(done, 120_000, `receiving ${count} whispers`).catch((err: Error) => { throw new Error(`${err.message} (${bytes} of ${target} bytes arrived)`) })
     const cpu = process.cpuUsage(cpu0)
     return { ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 }
   }
@@ -205,7 +222,7 @@ async function shoalWhisper (): Promise<StreamSide> {
   const opts = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const }
   const a = await createNode({ ...opts, name: 'a' })
   const b = await createNode({ ...opts, name: 'b', bootstrap: a.addresses() })
-  while (a.peer(b.id) == null || b.peer(a.id) == null) await sleep(20)
+  await until(() => a.peer(b.id) != null && b.peer(a.id) != null, 30_000, 'two Shoal nodes seeing each other')
   return {
     send: async (payload) => { await a.whisper(b.id, payload) },
     onFrame: (fn) => {
@@ -291,6 +308,8 @@ async function rawSocket (): Promise<StreamSide> {
   }
 }
 
+/** Longest one side of one round may take (a stalled side fails the run, naming itself). */
+const SIDE_LIMIT_MS = 300_000
 const NO_SHOUT: ShoutFigures = { latencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, cpuUsPerDelivery: NaN, heapPerNodeMB: NaN }
 const NO_STREAM: StreamFigures = { throughputMBps: NaN, cpuMsPerMB: NaN, rttMs: distribution([]) }
 
@@ -339,8 +358,12 @@ async function main (): Promise<void> {
   log(`bench: ${repeats} rounds of: ${g.peers} nodes, ${g.shouts} shouts of ${g.bytes} B + a burst of ${g.burst}; ${w.count} whispers of ${w.bytes} B, ${w.rtts} round trips`)
   const rounds: Array<{ bare: ShoutFigures, shoal: ShoutFigures, raw: StreamFigures, stack: StreamFigures, whisper: StreamFigures }> = []
   for (let r = 0; r < repeats; r++) {
-    const [bare, shoal] = values.only === 'whisper' ? [NO_SHOUT, NO_SHOUT] : await inTurn(r, [async () => await measureGroup(bareGroup, g), async () => await measureGroup(shoalGroup, g)])
-    const [raw, stack, whisper] = values.only === 'shout' ? [NO_STREAM, NO_STREAM, NO_STREAM] : await inTurn(r, [rawSocket, bareStream, shoalWhisper].map(make => async () => await measureStream(await make(), w)))
+    const [bare, shoal] = values.only === 'whisper'
+      ? [NO_SHOUT, NO_SHOUT]
+      : await inTurn(r, [['bare gossipsub', bareGroup], ['Shoal shout', shoalGroup]].map(([name, make]) => async () => await within(measureGroup(make as typeof bareGroup, g), SIDE_LIMIT_MS, `round ${r + 1}, ${name as string}`)))
+    const [raw, stack, whisper] = values.only === 'shout'
+      ? [NO_STREAM, NO_STREAM, NO_STREAM]
+      : await inTurn(r, ([['raw socket', rawSocket], ['bare stream', bareStream], ['Shoal whisper', shoalWhisper]] as const).map(([name, make]) => async () => await within((async () => await measureStream(await make(), w))(), SIDE_LIMIT_MS, `round ${r + 1}, ${name}`)))
     rounds.push({ bare, shoal, raw, stack, whisper })
     log(`  round ${r + 1}: shout p50/p99 ${ms(shoal.latencyMs.p50)}/${ms(shoal.latencyMs.p99)} vs bare ${ms(bare.latencyMs.p50)}/${ms(bare.latencyMs.p99)} ms; whisper ${whisper.throughputMBps.toFixed(0)} vs stack ${stack.throughputMBps.toFixed(0)} vs raw ${raw.throughputMBps.toFixed(0)} MB/s`)
   }
@@ -400,4 +423,8 @@ main().then(() => {
     console.error(`bench: still running 5 s after everything stopped; active handles: ${handles.map(h => (h as any)?.constructor?.name).join(', ')}`)
     process.exit(process.exitCode ?? 0)
   }, 5000).unref()
-}, err => { console.error(err); process.exitCode = 1 })
+}, err => {
+  // A side that stalled may hold nodes open: say so and leave.
+  console.error(err)
+  process.exit(1)
+})
