@@ -31,18 +31,6 @@ export interface WireInit {
 export type Lane = 'data' | 'control'
 
 /**
- * Bytes a stream may hold in its own write buffer while the transport under it drains. Frames
- * queued behind a stall leave together when it drains: one Yamux frame, Noise frame and socket
- * write for many whispers instead of one each (16 KiB whispers: about 1.5x the throughput). Small
- * enough that a peer that stops reading still makes its senders wait, and time out, soon.
- */
-const WRITE_AHEAD_BYTES = 256 * 1024
-
-/** Whether `stream` takes `bytes` more now: it is not stalled, or what waits in it is within the write-ahead. */
-const hasRoom = (stream: Stream, bytes: number): boolean =>
-  !stream.writableNeedsDrain || stream.writeBufferLength + bytes <= WRITE_AHEAD_BYTES
-
-/**
  * Point-to-point frames between Shoal peers. Each node opens one outbound stream per peer and
  * lane and only writes to it; frames from a peer arrive on the streams that peer opened. One
  * stream per direction keeps ordering per sender and lane, and avoids a race over who opens a
@@ -71,7 +59,7 @@ export class Wire {
    */
   trySend (peer: string, frame: Uint8Array, lane: Lane = 'data'): boolean {
     const stream = this.ready.get(`${peer}/${lane}`)
-    if (stream == null || stream.writeStatus !== 'writable' || !hasRoom(stream, frame.byteLength)) return false
+    if (stream == null || stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return false
     stream.send(lp.encode.single(frame))
     return true
   }
@@ -87,7 +75,7 @@ export class Wire {
       try {
         stream = await this.open(peer, key, signal)
         if (stream.writeStatus !== 'writable') throw new Error('stream closed')
-        await drained(stream, frame.byteLength, signal)
+        await drained(stream, signal)
         stream.send(lp.encode.single(frame))
         return
       } catch (err) {
@@ -236,14 +224,14 @@ export class NotConnectedError extends Error {
 }
 
 /**
- * Waits until `stream` takes `bytes` more (see hasRoom). Not `stream.onDrain()`: in @libp2p/utils 7.4 its promise
+ * Waits until `stream` accepts more data. Not `stream.onDrain()`: in @libp2p/utils 7.4 its promise
  * is created once and never renewed, so after the first drain it resolves at once and a peer that
  * stops reading makes the sender buffer without bound (measured: 4 GiB in 20 s to a SIGSTOPped
  * peer). The 'drain' event itself is reliable. A drain can be followed at once by a new stall
  * (the stream flushes its queue in a microtask first), hence the loop.
  */
-async function drained (stream: Stream, bytes: number, signal?: AbortSignal): Promise<void> {
-  while (!hasRoom(stream, bytes)) {
+async function drained (stream: Stream, signal?: AbortSignal): Promise<void> {
+  while (stream.writableNeedsDrain) {
     signal?.throwIfAborted()
     await new Promise<void>((resolve, reject) => {
       const cleanup = (): void => {
