@@ -57,6 +57,8 @@ const nodes = new Map<number, { node: ShoalNode, feed: Feed }>()
 const gater = new SegmentGater()
 const shaper = new LinkShaper()
 let generation = 0
+/** Crashed nodes still stopping, by key: a restart of the same peer waits for its old self to be gone. */
+const stopping = new Map<number, Promise<void>>()
 /** Service every node serves for request traffic: the payload comes back. */
 export const ECHO = 'sim/echo'
 /** How long a simulated request waits for its reply (the delivery window of sim/measure.ts is 3 s). */
@@ -98,7 +100,9 @@ async function handle (m: WorkerCommand): Promise<void> {
       nodes.delete(m.key)
       if (n != null) {
         shaper.crash(n.node.id)
-        await n.node.stop()
+        const stopped = n.node.stop()
+        stopping.set(m.key, stopped)
+        await stopped.finally(() => { stopping.delete(m.key) })
       }
       send({ type: 'stopped', key: m.key, at: Date.now() })
       break
@@ -179,6 +183,7 @@ async function handle (m: WorkerCommand): Promise<void> {
 }
 
 async function start (m: Extract<WorkerCommand, { cmd: 'start' }>): Promise<void> {
+  await stopping.get(m.key)?.catch(() => {})
   const feed = feedDiscovery()
   const privateKey = privateKeyFromProtobuf(Buffer.from(m.privateKey, 'base64'))
   const id = peerIdFromPrivateKey(privateKey).toString()
