@@ -722,7 +722,13 @@ export class ShoalNode {
     return this.#table.ids().filter(id => connected.has(id) || now - (this.#table.since(id) ?? now) > JOIN_GRACE_MS)
   }
 
-  /** Peers with a connection that has been open for a while (see Groups' `settled`). */
+  /** No connection to `peer` has been open for long. */
+  #newlyConnected (peer: string): boolean {
+    const now = Date.now()
+    return !this.#libp2p.getConnections(peerIdFromString(peer)).some(c => c.status === 'open' && now - c.timeline.open > SETTLED_CONNECTION_MS)
+  }
+
+  /** Peers with a connection that has been open for a while (see Groups' `settled`): one pass, for every member of a shout at once. */
   #settledPeers (): Set<string> {
     const now = Date.now()
     const out = new Set<string>()
