@@ -1,9 +1,9 @@
-// `shoal sim [scenario.json] [--peers N] [--duration 60s] [--seed 42] [--workers 2] [--report out/]`:
+// `shoal sim [scenario.json] [--peers N] [--duration 60s] [--seed 42] [--workers 2] [--transport tcp|memory] [--report out/]`:
 // runs a scenario, prints a live status line and a summary table, writes the report.
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { plan, ScenarioError, type Overrides } from './scenario.js'
+import { plan, ScenarioError, type Overrides, type SimTransport } from './scenario.js'
 import { runScenario } from './runner.js'
 import { measure, type SimResult } from './measure.js'
 import { writeReport, type ReportFiles } from './report.js'
@@ -19,6 +19,8 @@ export const SIM_USAGE = `shoal sim [scenario.json] [options]   simulate a mesh 
   --workers W      processes sharing the peers no signal fault hits (default 2)
   --degree D       connections per node: a number (partial mesh), full, or auto (default:
                    full mesh up to 64 peers, degree 8 beyond)
+  --transport T    tcp (default: worker processes on TCP loopback) or memory (every peer in one
+                   process on the memory transport; no slow fault)
   --report DIR     where report.json and report.html go (default out/sim)
   --quiet          no live status line
   Without a scenario file it runs sim/scenarios/default.json (30 peers, about a minute).`
@@ -29,12 +31,14 @@ export interface SimulateOptions {
   status?: (line: string) => void
   statusEveryMs?: number
   log?: (line: string) => void
+  /** Aborts the run: its processes are killed and simulate rejects (tests use a deadline). */
+  signal?: AbortSignal
 }
 
 /** Plans, runs and measures a scenario (a parsed JSON object), and writes its report. */
 export async function simulate (scenario: unknown, overrides: Overrides = {}, opts: SimulateOptions = {}): Promise<{ result: SimResult, files: ReportFiles | null }> {
   const p = plan(scenario, overrides)
-  const rec = await runScenario(p, { status: opts.status, statusEveryMs: opts.statusEveryMs, log: opts.log })
+  const rec = await runScenario(p, { status: opts.status, statusEveryMs: opts.statusEveryMs, log: opts.log, signal: opts.signal })
   const result = measure(p, rec)
   const files = opts.report == null ? null : await writeReport(opts.report, result)
   return { result, files }
@@ -54,6 +58,7 @@ export async function sim (args: string[], out: (line: string) => void): Promise
         seed: { type: 'string' },
         workers: { type: 'string' },
         degree: { type: 'string' },
+        transport: { type: 'string' },
         report: { type: 'string', default: 'out/sim' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
@@ -91,7 +96,8 @@ export async function sim (args: string[], out: (line: string) => void): Promise
     process.stderr.write(line + '\n')
   }
   const { result, files } = await simulate(scenario, {
-    peers: int('peers'), seed: int('seed'), workers: int('workers'), duration: values.duration as string | undefined, degree: degreeArg(values.degree)
+    peers: int('peers'), seed: int('seed'), workers: int('workers'), duration: values.duration as string | undefined, degree: degreeArg(values.degree),
+    transport: values.transport as SimTransport | undefined
   }, { report: values.report as string, status, statusEveryMs: tty ? 1000 : 5000, log })
   if (tty) process.stderr.write('\n')
   out(formatSummary(result))

@@ -3,7 +3,7 @@
 // fault explains it: one of the two peers was crashed, frozen, leaving, slow or rejoining (until
 // `graceMs` after the fault ended), or a partition separated them.
 import type { Plan } from './scenario.js'
-import type { Recording, FaultWindow, SeenEvent } from './recording.js'
+import type { Recording, FaultWindow, SeenEvent, TrafficKind } from './recording.js'
 import { distribution, type Distribution } from './stats.js'
 
 /** A message counts as lost only if no fault touched either end within this long after it was sent. */
@@ -30,6 +30,8 @@ export interface FaultFigures {
 export interface DeliveryFigures {
   sent: number
   sendErrors: number
+  /** Send (for a request: request) errors by their type, e.g. { PeerUnreachableError: 2 }. */
+  errors: Record<string, number>
   /** Receipts owed where no fault excuses a loss, and how many arrived. */
   expected: number
   delivered: number
@@ -51,13 +53,15 @@ export interface NodeTraffic { peer: number, presenceBytes: number, presenceFram
 export interface SimResult {
   ok: boolean
   problems: string[]
-  scenario: { name: string, peers: number, durationS: number, seed: number, workers: number, profile: string, degree: number | "full", timeline: Recording['timeline'] }
+  scenario: { name: string, peers: number, durationS: number, seed: number, workers: number, profile: string, degree: number | "full", transport: string, latency: { ms: number, jitter: number }, timeline: Recording['timeline'] }
   env: { node: string, platform: string, date: string }
   formation: { converged: boolean, ms: number }
   faults: FaultFigures[]
   falsePositives: { suspects: number, exits: number, examples: string[], duringFormation: number }
   shouts: DeliveryFigures
   whispers: DeliveryFigures
+  /** A request is delivered when its reply is back; its latency is the round trip. */
+  requests: DeliveryFigures
   traffic: NodeTraffic[]
   perNode: { presenceBytesPerSec: Distribution, presenceFramesPerSec: Distribution }
   resources: { peakRssMB: number, rssPerPeerMB: number, heapPerPeerMB: number, cpuPercentPerPeer: number, cpuPercentAll: number, processes: number }
@@ -82,7 +86,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
   const upAt = liveness(rec)
 
   // ---- delivery -------------------------------------------------------------------------------
-  const byKind = (kind: 'shout' | 'whisper'): DeliveryFigures & { buckets: Map<number, { e: number, d: number }> } => {
+  const byKind = (kind: TrafficKind): DeliveryFigures & { buckets: Map<number, { e: number, d: number }> } => {
     const got = new Map<number, Map<number, number>>()
     let duplicates = 0
     for (const r of rec.receipts) {
@@ -92,13 +96,13 @@ export function measure (plan: Plan, rec: Recording): SimResult {
       if (m.has(r.o)) duplicates++
       else m.set(r.o, r.at)
     }
-    const out = { sent: 0, sendErrors: 0, expected: 0, delivered: 0, ratio: 1, excused: 0, excusedDelivered: 0, duplicates, lost: [] as string[], latencyMs: distribution([]), latencyAllMs: distribution([]), buckets: new Map<number, { e: number, d: number }>() }
+    const out = { sent: 0, sendErrors: 0, errors: {} as Record<string, number>, expected: 0, delivered: 0, ratio: 1, excused: 0, excusedDelivered: 0, duplicates, lost: [] as string[], latencyMs: distribution([]), latencyAllMs: distribution([]), buckets: new Map<number, { e: number, d: number }>() }
     const lat: number[] = []
     const latAll: number[] = []
     for (const s of rec.sends) {
       if (s.kind !== kind) continue
       out.sent++
-      if (s.error != null) out.sendErrors++
+      if (s.error != null) { out.sendErrors++; out.errors[s.error] = (out.errors[s.error] ?? 0) + 1 }
       const owed = kind === 'shout' ? (rec.groups[s.group ?? ''] ?? []).filter(i => i !== s.from && upAt(i, s.at)) : [s.to as number]
       const rx = got.get(s.q)
       const bucket = Math.floor((s.at - t0) / 1000)
@@ -127,8 +131,10 @@ export function measure (plan: Plan, rec: Recording): SimResult {
   }
   const sh = byKind('shout')
   const wh = byKind('whisper')
+  const rq = byKind('request')
   if (sh.delivered < sh.expected) problems.push(`shouts: ${sh.expected - sh.delivered} of ${sh.expected} receipts lost where no fault excuses it, e.g. ${sh.lost.slice(0, 3).join('; ')}`)
   if (wh.delivered < wh.expected) problems.push(`whispers: ${wh.expected - wh.delivered} of ${wh.expected} lost where no fault excuses it, e.g. ${wh.lost.slice(0, 3).join('; ')}`)
+  if (rq.delivered < rq.expected) problems.push(`requests: ${rq.expected - rq.delivered} of ${rq.expected} unanswered where no fault excuses it, e.g. ${rq.lost.slice(0, 3).join('; ')}`)
   if (sh.duplicates > 0) problems.push(`shouts: ${sh.duplicates} duplicate deliveries`)
 
   // ---- faults: who noticed, how fast ----------------------------------------------------------
@@ -245,16 +251,18 @@ export function measure (plan: Plan, rec: Recording): SimResult {
 
   const { buckets: shB, ...shouts } = sh
   const { buckets: _w, ...whispers } = wh
+  const { buckets: _r, ...requests } = rq
   return {
     ok: problems.length === 0,
     problems,
-    scenario: { name: plan.name, peers: plan.peers, durationS: plan.durationMs / 1000, seed: plan.seed, workers: plan.workers, profile: plan.profile, degree: plan.degree ?? 'full', timeline: rec.timeline.map(t => ({ ...t, at: (t.at - t0) / 1000 })) },
+    scenario: { name: plan.name, peers: plan.peers, durationS: plan.durationMs / 1000, seed: plan.seed, workers: plan.workers, profile: plan.profile, degree: plan.degree ?? 'full', transport: plan.transport, latency: plan.latency, timeline: rec.timeline.map(t => ({ ...t, at: (t.at - t0) / 1000 })) },
     env: { node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() },
     formation: { converged: rec.converged, ms: rec.formationEnd - rec.formationStart },
     faults,
     falsePositives: { suspects, exits, examples, duringFormation },
     shouts,
     whispers,
+    requests,
     traffic,
     perNode: {
       presenceBytesPerSec: distribution(traffic.map(t => t.presenceBytes / runS)),
@@ -266,7 +274,8 @@ export function measure (plan: Plan, rec: Recording): SimResult {
       delivery: [...shB].sort((a, b) => a[0] - b[0]).map(([t, b]) => ({ t, ratio: b.e === 0 ? 1 : b.d / b.e, expected: b.e })),
       latencies: [
         ...sample(rec, 'shout', 5000),
-        ...sample(rec, 'whisper', 2000)
+        ...sample(rec, 'whisper', 2000),
+        ...sample(rec, 'request', 2000)
       ]
     }
   }
@@ -319,7 +328,7 @@ function membership (rec: Recording, N: number): Array<{ t: number, seen: number
 }
 
 /** Up to `max` latencies of a kind for the plots (evenly spaced over the run, so the plot stays small). */
-function sample (rec: Recording, kind: 'shout' | 'whisper', max: number): Array<{ kind: string, ms: number }> {
+function sample (rec: Recording, kind: TrafficKind, max: number): Array<{ kind: string, ms: number }> {
   const sentAt = new Map<number, number>()
   for (const s of rec.sends) if (s.kind === kind) sentAt.set(s.q, s.at)
   const all: number[] = []

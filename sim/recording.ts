@@ -9,9 +9,12 @@ export interface FaultWindow { peer: number, kind: 'crash' | 'freeze' | 'leave' 
 
 export interface PartitionWindow { start: number, end: number, segments: Record<string, number[]> }
 
-export interface Send { kind: 'shout' | 'whisper', q: number, from: number, to?: number, group?: string, at: number, error?: string }
+export type TrafficKind = 'shout' | 'whisper' | 'request'
 
-export interface Receipt { kind: 'shout' | 'whisper', q: number, o: number, at: number }
+export interface Send { kind: TrafficKind, q: number, from: number, to?: number, group?: string, at: number, error?: string }
+
+/** Observer `o` got message `q`; for a request, the requester got `o`'s reply (at is the reply's arrival). */
+export interface Receipt { kind: TrafficKind, q: number, o: number, at: number }
 
 export interface WorkerSample { at: number, worker: string, rss: number, heap: number, cpuMs: number, nodes: Array<{ key: number, peers: number, connections: number, shoutsSent: number, shoutsReceived: number, whispersSent: number, whispersReceived: number, presenceFramesSent: number, presenceBytesSent: number, shoutFallbacks: number }> }
 

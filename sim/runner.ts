@@ -1,5 +1,5 @@
 // The simulator's coordinator: starts a scenario's peers as real Shoal nodes in worker processes
-// (sim/worker.ts, TCP loopback), plays the LAN they discover each other on, drives traffic and
+// (sim/worker.ts; TCP loopback, or one process on the memory transport), plays the LAN they discover each other on, drives traffic and
 // the fault timeline, and records what the nodes emitted (sim/recording.ts). It measures nothing
 // itself; sim/measure.ts does, from the recording.
 import { fork, type ChildProcess } from 'node:child_process'
@@ -14,6 +14,43 @@ import { rng } from './stats.js'
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+/**
+ * How long a worker may take to answer a start, stop or crash before the peer counts as failed:
+ * only a bound against a worker that never answers (an overloaded one can take a minute to start
+ * a node; a run with a deadline is aborted with its signal instead).
+ */
+const REPLY_TIMEOUT_MS = 120_000
+
+export class ScenarioAbortedError extends Error {
+  override name = 'ScenarioAbortedError'
+}
+
+// Every worker process alive in this process, so that an exit or a termination signal takes them
+// along: a worker left SIGSTOPped by a freeze would otherwise outlive us (and keep a test runner
+// waiting for it forever).
+const alive = new Set<ChildProcess>()
+const killAll = (): void => { for (const p of alive) { try { p.kill('SIGKILL') } catch {} } }
+const onSignal = (sig: NodeJS.Signals): void => {
+  killAll()
+  process.removeListener('SIGINT', onSignal)
+  process.removeListener('SIGTERM', onSignal)
+  process.kill(process.pid, sig)
+}
+function track (proc: ChildProcess): void {
+  if (alive.size === 0) {
+    process.on('exit', killAll)
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
+  alive.add(proc)
+  proc.once('exit', () => {
+    alive.delete(proc)
+    if (alive.size > 0) return
+    process.removeListener('exit', killAll)
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  })
+}
 
 /** A worker process and the replies it owes. */
 class Worker {
@@ -23,6 +60,9 @@ class Worker {
 
   constructor (readonly name: string, onMessage: (w: Worker, m: WorkerMessage) => void) {
     this.proc = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    track(this.proc)
+    // A failed kill or send: what matters is seen as 'exit' or as a reply that never comes (bounded).
+    this.proc.on('error', () => {})
     this.proc.on('exit', () => { this.dead = true; for (const list of this.#waiting.values()) for (const r of list) r({ type: 'stopped', key: -1, at: Date.now() }) })
     this.proc.on('message', (m: WorkerMessage) => {
       onMessage(this, m)
@@ -31,17 +71,27 @@ class Worker {
     })
   }
 
-  send (c: WorkerCommand): void { if (!this.dead && this.proc.connected) this.proc.send(c) }
+  // A worker can die (crash fault, abort) between the check and the write: the callback takes the
+  // error, which would otherwise be an 'error' event nobody listens to, i.e. an uncaught exception.
+  send (c: WorkerCommand): void { if (!this.dead && this.proc.connected) this.proc.send(c, () => {}) }
 
-  async request (c: WorkerCommand, reply: string): Promise<WorkerMessage> {
+  /** Sends a command and waits for its reply; no reply within `timeoutMs` answers 'start-failed'. */
+  async request (c: WorkerCommand, reply: string, timeoutMs = REPLY_TIMEOUT_MS): Promise<WorkerMessage> {
     if (this.dead) return { type: 'stopped', key: -1, at: Date.now() }
+    let timer: ReturnType<typeof setTimeout> | undefined
     const p = new Promise<WorkerMessage>(resolve => {
       const list = this.#waiting.get(reply) ?? []
+      // The resolver stays queued after a timeout, so a late reply is swallowed by it, not given to the next request.
       list.push(resolve)
       this.#waiting.set(reply, list)
+      timer = setTimeout(() => { resolve({ type: 'start-failed', key: -1, error: `${this.name}: no reply to ${c.cmd} within ${timeoutMs} ms` }) }, timeoutMs)
     })
     this.send(c)
-    return await p
+    try {
+      return await p
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   signal (sig: NodeJS.Signals): void { if (!this.dead) this.proc.kill(sig) }
@@ -66,11 +116,25 @@ export interface RunOptions {
   log?: (line: string) => void
   /** Milliseconds allowed for the mesh to form, per wave (default 60 s). */
   waveTimeoutMs?: number
+  /** Ends the run at once: every process is killed and the run rejects with ScenarioAbortedError. */
+  signal?: AbortSignal
 }
 
 /** Runs a planned scenario to the end and returns what happened. Always stops every process it started. */
 export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<Recording> {
   const log = opts.log ?? (() => {})
+  const signal = opts.signal
+  const check = (): void => { if (signal?.aborted === true) throw new ScenarioAbortedError(`scenario aborted: ${String(signal.reason?.message ?? signal.reason)}`) }
+  /** Sleeps, but wakes up (and throws) as soon as the run is aborted. */
+  const pause = async (ms: number): Promise<void> => {
+    check()
+    await new Promise<void>(resolve => {
+      const t = setTimeout(done, ms)
+      function done (): void { clearTimeout(t); signal?.removeEventListener('abort', done); resolve() }
+      signal?.addEventListener('abort', done)
+    })
+    check()
+  }
   const random = rng(plan.seed + 1)
   const N = plan.peers
   const rec: Recording = {
@@ -102,18 +166,35 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     else if (m.type === 'sample') rec.samples.push({ at: m.at, worker: w.name, rss: m.rss, heap: m.heap, cpuMs: m.cpuMs, nodes: m.nodes })
   }
 
+  // Keys first: nothing that can throw runs between forking the workers and the try that stops them.
+  const keys = await Promise.all(Array.from({ length: N }, async () => await generateKeyPair('Ed25519')))
   const shared = Array.from({ length: plan.workers }, (_, i) => new Worker(`w${i}`, onMessage))
+  const memoryMode = plan.transport === 'memory'
   const solos = new Set(plan.solo)
   const workers = new Set<Worker>(shared)
+  // Aborted: no goodbyes, whatever the run was waiting for (a worker's reply ends with its process).
+  const killWorkers = (): void => { for (const w of workers) { w.signal('SIGCONT'); w.signal('SIGKILL') } }
+  signal?.addEventListener('abort', killWorkers)
   const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage); workers.add(w); return w }
   const peers: Peer[] = []
   let shared_i = 0
   for (let i = 0; i < N; i++) {
-    const key = await generateKeyPair('Ed25519')
+    const key = keys[i]
     const id = peerIdFromPrivateKey(key).toString()
     index.set(id, i)
     rec.ids.push(id)
     peers.push({ id, key: Buffer.from(privateKeyToProtobuf(key)).toString('base64'), worker: solos.has(i) ? soloWorker(i) : shared[shared_i++ % shared.length], up: false, frozen: false, addrs: [], segment: null })
+  }
+  // Latency rules in force, by fault index; every worker gets the whole set on each change.
+  const latencyRules = new Map<number, { ms: number, jitter: number, a: number[], b: number[] }>()
+  const sendLinks = (to: Iterable<Worker>): void => {
+    const rules = [...latencyRules.values()].map(r => ({ ms: r.ms, jitter: r.jitter, a: r.a.map(i => peers[i].id), b: r.b.map(i => peers[i].id) }))
+    for (const w of to) w.send({ cmd: 'links', base: plan.latency, rules })
+  }
+  const thaw = (p: Peer): void => {
+    if (memoryMode) p.worker.send({ cmd: 'stall', key: peers.indexOf(p), on: false })
+    else p.worker.signal('SIGCONT')
+    p.frozen = false
   }
   const groupsOf = (i: number): string[] => Object.entries(plan.groups).filter(([, m]) => m.includes(i)).map(([g]) => g)
   const sameLan = (a: Peer, b: Peer): boolean => a.segment === b.segment
@@ -139,7 +220,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
 
   const startPeer = async (i: number): Promise<boolean> => {
     const p = peers[i]
-    const m = await p.worker.request({ cmd: 'start', key: i, name: `peer-${i}`, privateKey: p.key, groups: groupsOf(i), profile: plan.profile, degree: plan.degree }, `node:${i}`)
+    const m = await p.worker.request({ cmd: 'start', key: i, name: `peer-${i}`, privateKey: p.key, groups: groupsOf(i), profile: plan.profile, degree: plan.degree, transport: plan.transport }, `node:${i}`)
     if (m.type !== 'started') { log(`peer-${i} failed to start: ${m.type === 'start-failed' ? m.error : 'its process died'}`); return false }
     p.addrs = m.addrs
     p.up = true
@@ -152,6 +233,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   const viewCount = (): number => views.reduce((a, v, i) => a + (peers[i].up ? v.size : 0), 0)
   const expectedViews = (): number => peers.reduce((a, p, i) => a + (p.up ? peers.filter((q, j) => j !== i && q.up && sameLan(p, q)).length : 0), 0)
 
+  const timers: Array<ReturnType<typeof setTimeout>> = []
   let phase = 'form'
   const t00 = Date.now()
   let shoutsSent = 0
@@ -171,6 +253,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
 
   try {
     // ---- formation, in waves ----------------------------------------------------------------
+    sendLinks(workers)
     rec.formationStart = Date.now()
     rec.converged = true
     for (let i = 0; i < N; i += plan.wave) {
@@ -178,20 +261,19 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       const ok = await Promise.all(wave.map(startPeer))
       announce(wave.filter((_, j) => ok[j]))
       const deadline = Date.now() + (opts.waveTimeoutMs ?? 60_000)
-      while (!complete() && Date.now() < deadline) await sleep(50)
+      while (!complete() && Date.now() < deadline) await pause(50)
       // Not converged: say so, and start the rest anyway (the run measures a mesh that has all its peers).
       if (!complete()) { rec.converged = false; log(`wave at ${i}: mesh did not converge: ${viewCount()}/${expectedViews()} views`) }
     }
     rec.formationEnd = Date.now()
     log(`formed: ${N} peers in ${rec.formationEnd - rec.formationStart} ms${rec.converged ? '' : ' (NOT converged)'}`)
     phase = 'settle'
-    await sleep(2000)
+    await pause(2000)
 
     // ---- the run ----------------------------------------------------------------------------
     phase = 'run'
     rec.runStart = Date.now()
     for (const w of workers) w.send({ cmd: 'sample' })
-    const timers: Array<ReturnType<typeof setTimeout>> = []
     const pending: Array<Promise<void>> = []
     const usable = (i: number): boolean => peers[i].up && !peers[i].frozen
     let q = 0
@@ -208,9 +290,10 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         peers[from].worker.send({ cmd: 'shout', key: from, group: s.group, q: send.q, bytes: s.bytes })
       }, 1000 / s.rate))
     }
-    const w = plan.whispers
-    if (w != null && w.rate > 0) {
-      let wq = 0
+    // Whispers and requests: at `rate` per second, from a random usable peer to another on its segment.
+    const pairTraffic = (kind: 'whisper' | 'request', t: { rate: number, bytes: number } | null): void => {
+      if (t == null || t.rate <= 0) return
+      let n = 0
       timers.push(setInterval(() => {
         const live = peers.map((_, i) => i).filter(usable)
         if (live.length < 2) return
@@ -218,12 +301,16 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         const others = live.filter(i => i !== from && sameLan(peers[i], peers[from]))
         if (others.length === 0) return
         const to = others[Math.floor(random() * others.length)]
-        const send: Send = { kind: 'whisper', q: wq++, from, to, at: Date.now() }
-        sends.set(`whisper:${send.q}`, send)
+        const send: Send = { kind, q: n++, from, to, at: Date.now() }
+        sends.set(`${kind}:${send.q}`, send)
         rec.sends.push(send)
-        peers[from].worker.send({ cmd: 'whisper', key: from, to: peers[to].id, q: send.q, bytes: w.bytes })
-      }, 1000 / w.rate))
+        peers[from].worker.send(kind === 'whisper'
+          ? { cmd: 'whisper', key: from, to: peers[to].id, q: send.q, bytes: t.bytes }
+          : { cmd: 'request', key: from, to: peers[to].id, toKey: to, q: send.q, bytes: t.bytes })
+      }, 1000 / t.rate))
     }
+    pairTraffic('whisper', plan.whispers)
+    pairTraffic('request', plan.requests)
     const open = new Map<string, number>() // open fault windows by peer+kind
     const openWindow = (peer: number, kind: Recording['faults'][number]['kind'], at: number): void => {
       rec.faults.push({ peer, kind, start: at, end: Infinity })
@@ -236,25 +323,29 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     const act = async (a: Action): Promise<void> => {
       const at = Date.now()
       const peer = 'peer' in a ? a.peer : undefined
-      rec.timeline.push({ at, type: a.type, peer, detail: a.type === 'partition' ? Object.entries(a.segments).map(([k, v]) => `${k}:${v.length}`).join(' ') : a.type === 'slow' ? `${a.delayMs} ms/msg` : undefined })
-      log(`${((at - rec.runStart) / 1000).toFixed(1)}s ${a.type}${peer != null ? ` peer-${peer}` : ''}`)
+      rec.timeline.push({ at, type: a.type, peer, detail: detailOf(a) })
+      log(`${((at - rec.runStart) / 1000).toFixed(1)}s ${a.type}${peer != null ? ` peer-${peer}` : ''}${a.type === 'latency' ? ` ${detailOf(a) ?? ''}` : ''}`)
       switch (a.type) {
         case 'crash': {
           const p = peers[a.peer]
           openWindow(a.peer, 'crash', at)
           p.up = false
           rec.liveness.push({ peer: a.peer, up: false, at })
-          p.worker.signal('SIGKILL')
+          // Not awaited: the crash itself is instant (links cut); the stop behind it may take seconds
+          // in a busy process and must not delay the next action (a freeze would start late and
+          // end on time). A restart of the same peer waits for it in the worker.
+          if (memoryMode) void p.worker.request({ cmd: 'crash', key: a.peer }, `node:${a.peer}`)
+          else p.worker.signal('SIGKILL')
           break
         }
         case 'freeze':
           openWindow(a.peer, 'freeze', at)
           peers[a.peer].frozen = true
-          peers[a.peer].worker.signal('SIGSTOP')
+          if (memoryMode) peers[a.peer].worker.send({ cmd: 'stall', key: a.peer, on: true })
+          else peers[a.peer].worker.signal('SIGSTOP')
           break
         case 'thaw':
-          peers[a.peer].worker.signal('SIGCONT')
-          peers[a.peer].frozen = false
+          thaw(peers[a.peer])
           closeWindow(a.peer, at)
           break
         case 'leave': {
@@ -269,7 +360,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         case 'rejoin': {
           const p = peers[a.peer]
           if (p.up) return
-          if (p.worker.dead) p.worker = soloWorker(a.peer)
+          if (p.worker.dead) { p.worker = soloWorker(a.peer); sendLinks([p.worker]) }
           if (await startPeer(a.peer)) announce([a.peer])
           closeWindow(a.peer, Date.now())
           break
@@ -295,6 +386,11 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
           else closeWindow(a.peer, at)
           peers[a.peer].worker.send({ cmd: 'slow', delayMs: a.delayMs })
           break
+        case 'latency':
+          if (a.ms == null) latencyRules.delete(a.id)
+          else latencyRules.set(a.id, { ms: a.ms, jitter: a.jitter, a: a.a, b: a.b })
+          sendLinks(workers)
+          break
       }
     }
     // Actions run in order, each waiting for the previous (a rejoin after its leave).
@@ -302,31 +398,44 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     for (const a of plan.actions) {
       timers.push(setTimeout(() => { chain = chain.then(async () => { await act(a) }, () => {}); pending.push(chain) }, a.at))
     }
-    await sleep(plan.durationMs)
+    await pause(plan.durationMs)
     for (const t of timers) clearInterval(t)
     // An action still running now (a stop() that waits on overloaded peers) is reported, not waited for.
     if (await Promise.race([Promise.allSettled(pending).then(() => true), sleep(15_000).then(() => false)]) === false) log('an action did not finish within 15 s of the run\'s end')
     // Thaw anything still frozen, so it can stop; then let the last messages land.
-    for (const p of peers) if (p.frozen) { p.worker.signal('SIGCONT'); p.frozen = false }
+    for (const p of peers) if (p.frozen) thaw(p)
     phase = 'drain'
-    await sleep(3000)
+    await pause(3000)
     for (const w of workers) w.send({ cmd: 'sample' })
-    await sleep(300)
+    await pause(300)
     rec.runEnd = Date.now()
   } finally {
     phase = 'stop'
+    for (const t of timers) clearInterval(t)
     clearInterval(sampler)
     clearInterval(reannouncer)
     if (statusTimer != null) clearInterval(statusTimer)
-    for (const p of peers) if (p.frozen) p.worker.signal('SIGCONT')
+    for (const p of peers) if (p.frozen) thaw(p)
+    signal?.removeEventListener('abort', killWorkers)
+    const hard = signal?.aborted === true
     await Promise.all([...workers].map(async w => {
       if (w.dead) return
       const exited = new Promise<void>(resolve => { w.proc.once('exit', () => { resolve() }) })
       w.send({ cmd: 'exit' })
-      const t = setTimeout(() => { w.signal('SIGKILL') }, 10_000)
+      // An aborted run fails fast: no goodbyes.
+      const t = setTimeout(() => { w.signal('SIGKILL') }, hard ? 0 : 10_000)
       await exited
       clearTimeout(t)
     }))
   }
   return rec
+}
+
+function detailOf (a: Action): string | undefined {
+  switch (a.type) {
+    case 'partition': return Object.entries(a.segments).map(([k, v]) => `${k}:${v.length}`).join(' ')
+    case 'slow': return `${a.delayMs} ms/msg`
+    case 'latency': return a.ms == null ? `rule ${a.id} off` : `rule ${a.id}: ${a.ms} ± ${a.jitter} ms, ${a.a.length} x ${a.b.length} peers`
+    default: return undefined
+  }
 }

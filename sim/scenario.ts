@@ -20,6 +20,8 @@ export type FaultSpec =
   | { at: number, type: 'slow', peer: PeerRef, for: number, delayMs: number }
   /** For `for` seconds, `rate` random peers per second leave gracefully and rejoin `rejoinAfter` seconds later. */
   | { at: number, type: 'churn', for: number, rate: number, rejoinAfter?: number }
+  /** One-way delay `ms` ± `jitter` on the links between the two sets of `between` (default: every link), for `for` seconds or to the end. */
+  | { at: number, type: 'latency', ms: number, jitter?: number, between?: [PeerRef, PeerRef | 'rest'], for?: number }
 
 export interface ShoutTraffic {
   group: string
@@ -35,6 +37,19 @@ export interface WhisperTraffic {
   bytes?: number
 }
 
+/** Requests per second between random pairs (node.request to a handler that echoes the payload back). */
+export type RequestTraffic = WhisperTraffic
+
+/** Where the peers run: TCP loopback in worker processes, or every peer in one process on libp2p's memory transport. */
+export type SimTransport = 'tcp' | 'memory'
+
+/** Which faults each transport mode can simulate (the others are a ScenarioError). */
+export const FAULTS_BY_TRANSPORT: Record<SimTransport, readonly string[]> = {
+  tcp: ['crash', 'freeze', 'leave', 'partition', 'heal', 'slow', 'churn', 'latency'],
+  // One process: a busy loop for a slow consumer would slow every peer, not one.
+  memory: ['crash', 'freeze', 'leave', 'partition', 'heal', 'churn', 'latency']
+}
+
 export interface Scenario {
   name?: string
   peers?: number
@@ -43,8 +58,12 @@ export interface Scenario {
   seed?: number
   /** Groups, and which peers join each: a fraction of all peers (0..1) or "all" (default "all"). */
   groups?: Record<string, number | 'all'>
-  traffic?: { shouts?: ShoutTraffic[], whispers?: WhisperTraffic }
+  traffic?: { shouts?: ShoutTraffic[], whispers?: WhisperTraffic, requests?: RequestTraffic }
   faults?: FaultSpec[]
+  /** 'tcp' (default): worker processes on TCP loopback; 'memory': every peer in one process on the memory transport. */
+  transport?: SimTransport
+  /** One-way delay of every link, e.g. { "ms": 5, "jitter": 2 } (default none). */
+  latency?: { ms: number, jitter?: number }
   /** Presence timing profile of every node (default 'lan', the nodes' own default). */
   profile?: 'lan' | 'wifi' | 'local'
   /**
@@ -68,6 +87,8 @@ export type Action =
   | { at: number, type: 'partition', segments: Record<string, number[]> }
   | { at: number, type: 'heal' }
   | { at: number, type: 'slow', peer: number, delayMs: number }
+  /** Rule `id` on (with a delay) or off (`ms` null). */
+  | { at: number, type: 'latency', id: number, ms: number | null, jitter: number, a: number[], b: number[] }
 
 export interface Plan {
   name: string
@@ -85,6 +106,10 @@ export interface Plan {
   groups: Record<string, number[]>
   shouts: Array<Required<ShoutTraffic>>
   whispers: Required<WhisperTraffic> | null
+  requests: Required<RequestTraffic> | null
+  transport: SimTransport
+  /** One-way delay of every link that no latency fault names. */
+  latency: { ms: number, jitter: number }
   actions: Action[]
   /** Peers hit by crash, freeze or slow: each runs alone in a process, so a signal hits only it. */
   solo: number[]
@@ -103,14 +128,14 @@ export function parseDuration (v: unknown, what: string): number {
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000
 }
 
-export interface Overrides { peers?: number, duration?: number | string, seed?: number, workers?: number, degree?: number | 'full' | 'auto' }
+export interface Overrides { peers?: number, duration?: number | string, seed?: number, workers?: number, degree?: number | 'full' | 'auto', transport?: SimTransport }
 
 /** Checks a parsed scenario and expands it into a concrete, seeded plan. Throws ScenarioError. */
 export function plan (input: unknown, overrides: Overrides = {}): Plan {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ScenarioError('scenario must be a JSON object')
   const s = { ...(input as Scenario) }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (s as any)[k] = v
-  const known = new Set(['name', 'peers', 'duration', 'seed', 'groups', 'traffic', 'faults', 'profile', 'degree', 'workers', 'wave', 'grace', 'reannounce', '$comment'])
+  const known = new Set(['name', 'peers', 'duration', 'seed', 'groups', 'traffic', 'faults', 'profile', 'degree', 'workers', 'wave', 'grace', 'reannounce', 'transport', 'latency', '$comment'])
   for (const k of Object.keys(s)) if (!known.has(k)) throw new ScenarioError(`unknown scenario key "${k}"`)
   const int = (v: unknown, what: string, min: number): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ScenarioError(`${what} must be an integer >= ${min}`)
@@ -126,6 +151,15 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
   const random = rng(seed)
   const profile = s.profile ?? 'lan'
   if (!['lan', 'wifi', 'local'].includes(profile)) throw new ScenarioError('profile must be lan, wifi or local')
+  const transport = s.transport ?? 'tcp'
+  if (!Object.hasOwn(FAULTS_BY_TRANSPORT, transport)) throw new ScenarioError('transport must be tcp or memory')
+  const delay = (v: any, what: string): { ms: number, jitter: number } => {
+    const ms = num(v?.ms, `${what}.ms`, 0)
+    const jitter = num(v?.jitter ?? 0, `${what}.jitter`, 0)
+    if (jitter > ms) throw new ScenarioError(`${what}.jitter must not exceed ms`)
+    return { ms, jitter }
+  }
+  const latency = s.latency == null ? { ms: 0, jitter: 0 } : delay(s.latency, 'latency')
 
   const groups: Record<string, number[]> = {}
   for (const [name, share] of Object.entries(s.groups ?? { chat: 'all' })) {
@@ -140,6 +174,8 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
   })
   const w = s.traffic?.whispers
   const whispers = w == null ? null : { rate: num(w.rate, 'traffic.whispers.rate', 0), bytes: int(w.bytes ?? 200, 'traffic.whispers.bytes', 16) }
+  const rq = s.traffic?.requests
+  const requests = rq == null ? null : { rate: num(rq.rate, 'traffic.requests.rate', 0), bytes: int(rq.bytes ?? 200, 'traffic.requests.bytes', 16) }
 
   const peerList = (ref: unknown, what: string): number[] => {
     const list = (Array.isArray(ref) ? ref : [ref]).flatMap(p => {
@@ -160,6 +196,9 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
     const what = `faults[${i}] (${String(f?.type)})`
     const at = parseDuration(f?.at, `${what}.at`)
     if (at > durationMs) throw new ScenarioError(`${what}: at is after the end of the run`)
+    if (typeof f?.type === 'string' && FAULTS_BY_TRANSPORT.tcp.includes(f.type) && !FAULTS_BY_TRANSPORT[transport].includes(f.type)) {
+      throw new ScenarioError(`${what}: not supported with transport ${transport} (supported: ${FAULTS_BY_TRANSPORT[transport].join(', ')})`)
+    }
     switch (f?.type) {
       case 'crash':
       case 'leave':
@@ -208,8 +247,21 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
         for (let t = at; rate > 0 && t < end; t += 1000 / rate) actions.push({ at: t, type: 'leave', peer: -1 }, { at: t + back, type: 'rejoin', peer: -1 })
         break
       }
+      case 'latency': {
+        const { ms, jitter } = delay(f, what)
+        let a = range(peers)
+        let b = range(peers)
+        if (f.between != null) {
+          if (!Array.isArray(f.between) || f.between.length !== 2) throw new ScenarioError(`${what}.between must be [peers, peers]`)
+          a = peerList(f.between[0], `${what}.between[0]`)
+          b = f.between[1] === 'rest' ? range(peers).filter(p => !a.includes(p)) : peerList(f.between[1], `${what}.between[1]`)
+        }
+        actions.push({ at, type: 'latency', id: i, ms, jitter, a, b })
+        if (f.for != null) actions.push({ at: at + parseDuration(f.for, `${what}.for`), type: 'latency', id: i, ms: null, jitter: 0, a, b })
+        break
+      }
       default:
-        throw new ScenarioError(`${what}: unknown fault type (crash, freeze, leave, partition, heal, slow, churn)`)
+        throw new ScenarioError(`${what}: unknown fault type (${FAULTS_BY_TRANSPORT.tcp.join(', ')})`)
     }
   })
   actions.sort((a, b) => a.at - b.at)
@@ -238,15 +290,20 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
     seed,
     profile,
     degree: planDegree(s.degree ?? 'auto', peers),
-    workers: int(s.workers ?? 2, 'workers', 1),
+    // Memory connections only reach nodes of the same process.
+    workers: transport === 'memory' ? 1 : int(s.workers ?? 2, 'workers', 1),
     wave: int(s.wave ?? 10, 'wave', 1),
     graceMs: parseDuration(s.grace ?? 5, 'grace'),
     reannounceMs: parseDuration(s.reannounce ?? 5, 'reannounce'),
     groups,
     shouts,
     whispers,
+    requests,
+    transport,
+    latency,
     actions,
-    solo: [...solo].sort((a, b) => a - b)
+    // In one process a crash or freeze goes through the link shaper, not a signal.
+    solo: transport === 'memory' ? [] : [...solo].sort((a, b) => a - b)
   }
 }
 

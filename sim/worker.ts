@@ -1,27 +1,37 @@
-// A simulator worker process: hosts some of the run's real Shoal nodes on TCP loopback and does
-// what the coordinator (sim/runner.ts) tells it over IPC. Everything the nodes emit goes back
+// A simulator worker process: hosts some of the run's real Shoal nodes (on TCP loopback, or all of
+// them on the memory transport) and does what the coordinator (sim/runner.ts) tells it over IPC. Everything the nodes emit goes back
 // timestamped where it happened (one machine, one clock), in small batches.
 import { createNode, type ShoalNode } from '../src/index.js'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { feedDiscovery, type Feed, type Sighting } from './feed-discovery.js'
 import { SegmentGater } from './segment-gater.js'
+import { LinkShaper, type LinkDelay, type LinkRule } from './link-shaper.js'
+import { tcp } from '@libp2p/tcp'
+import { memory } from '@libp2p/memory'
+import type { SimTransport } from './scenario.js'
 
 export type WorkerCommand =
-  | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local', degree?: number }
+  | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local', degree?: number, transport: SimTransport }
   | { cmd: 'stop', key: number }
+  /** Abrupt: every connection reset, nothing more sent or received, then stopped (memory mode). */
+  | { cmd: 'crash', key: number }
+  /** Holds every byte to and from the node while its connections stay open (memory mode). */
+  | { cmd: 'stall', key: number, on: boolean }
+  | { cmd: 'links', base: LinkDelay, rules: LinkRule[] }
   | { cmd: 'hear', to: number[], peers: Sighting[] }
   | { cmd: 'segments', segments: Record<string, string> | null }
   | { cmd: 'shout', key: number, group: string, q: number, bytes: number }
   | { cmd: 'whisper', key: number, to: string, q: number, bytes: number }
+  | { cmd: 'request', key: number, to: string, toKey: number, q: number, bytes: number }
   | { cmd: 'slow', delayMs: number }
   | { cmd: 'sample' }
   | { cmd: 'exit' }
 
 export type Observed =
   | { type: 'ev', key: number, event: 'enter' | 'exit' | 'suspect' | 'alive', peer: string, reason?: string, at: number }
-  | { type: 'rx', key: number, kind: 'shout' | 'whisper', q: number, from: string, at: number }
-  | { type: 'sent', key: number, kind: 'shout' | 'whisper', q: number, at: number, error?: string }
+  | { type: 'rx', key: number, kind: 'shout' | 'whisper' | 'request', q: number, from: string, at: number }
+  | { type: 'sent', key: number, kind: 'shout' | 'whisper' | 'request', q: number, at: number, error?: string }
 
 export interface NodeSample {
   key: number
@@ -45,6 +55,14 @@ export type WorkerMessage =
 
 const nodes = new Map<number, { node: ShoalNode, feed: Feed }>()
 const gater = new SegmentGater()
+const shaper = new LinkShaper()
+let generation = 0
+/** Crashed nodes still stopping, by key: a restart of the same peer waits for its old self to be gone. */
+const stopping = new Map<number, Promise<void>>()
+/** Service every node serves for request traffic: the payload comes back. */
+export const ECHO = 'sim/echo'
+/** How long a simulated request waits for its reply (the delivery window of sim/measure.ts is 3 s). */
+const REQUEST_TIMEOUT_MS = 3000
 let slowMs = 0
 let batch: Observed[] = []
 let flush: ReturnType<typeof setTimeout> | undefined
@@ -58,7 +76,12 @@ const observe = (o: Observed): void => {
 const busy = (): void => { if (slowMs > 0) { const end = performance.now() + slowMs; while (performance.now() < end); } }
 
 process.on('message', (m: WorkerCommand) => {
-  handle(m).catch(err => { process.stderr.write(`sim worker: ${String(err?.stack ?? err)}\n`) })
+  handle(m).catch(err => {
+    process.stderr.write(`sim worker: ${String(err?.stack ?? err)}\n`)
+    // The coordinator waits for an answer to these.
+    if (m.cmd === 'start') send({ type: 'start-failed', key: m.key, error: String(err?.message ?? err) })
+    if (m.cmd === 'stop' || m.cmd === 'crash') send({ type: 'stopped', key: m.key, at: Date.now() })
+  })
 })
 process.on('disconnect', () => { process.exit(0) })
 
@@ -72,6 +95,24 @@ async function handle (m: WorkerCommand): Promise<void> {
       send({ type: 'stopped', key: m.key, at: Date.now() })
       break
     }
+    case 'crash': {
+      const n = nodes.get(m.key)
+      nodes.delete(m.key)
+      if (n != null) {
+        shaper.crash(n.node.id)
+        const stopped = n.node.stop()
+        stopping.set(m.key, stopped)
+        await stopped.finally(() => { stopping.delete(m.key) })
+      }
+      send({ type: 'stopped', key: m.key, at: Date.now() })
+      break
+    }
+    case 'stall': {
+      const n = nodes.get(m.key)
+      if (n != null) shaper.stall(n.node.id, m.on)
+      break
+    }
+    case 'links': shaper.set(m.base, m.rules); break
     case 'hear':
       for (const k of m.to) nodes.get(k)?.feed.hear(m.peers)
       break
@@ -92,6 +133,20 @@ async function handle (m: WorkerCommand): Promise<void> {
       const sent = m.cmd === 'shout' ? n.node.shout(m.group, data) : n.node.whisper(m.to, data)
       sent.then(() => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at }) },
         (err: Error) => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at, error: err.name }) })
+      break
+    }
+    case 'request': {
+      // A request counts as delivered when its reply is back: the receipt is the round trip.
+      const n = nodes.get(m.key)
+      if (n == null) return
+      const at = Date.now()
+      n.node.request(m.to, ECHO, { q: m.q, t: at, pad: 'x'.repeat(Math.max(0, m.bytes - 40)) }, { timeout: REQUEST_TIMEOUT_MS }).then(
+        () => {
+          const done = Date.now()
+          observe({ type: 'sent', key: m.key, kind: 'request', q: m.q, at })
+          observe({ type: 'rx', key: m.toKey, kind: 'request', q: m.q, from: n.node.id, at: done })
+        },
+        (err: Error) => { observe({ type: 'sent', key: m.key, kind: 'request', q: m.q, at, error: err.name }) })
       break
     }
     case 'slow': slowMs = m.delayMs; break
@@ -128,17 +183,23 @@ async function handle (m: WorkerCommand): Promise<void> {
 }
 
 async function start (m: Extract<WorkerCommand, { cmd: 'start' }>): Promise<void> {
+  await stopping.get(m.key)?.catch(() => {})
   const feed = feedDiscovery()
   const privateKey = privateKeyFromProtobuf(Buffer.from(m.privateKey, 'base64'))
+  const id = peerIdFromPrivateKey(privateKey).toString()
+  shaper.revive(id)
+  const memoryMode = m.transport === 'memory'
   let node: ShoalNode
   try {
     node = await createNode({
       name: m.name,
       privateKey,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
+      // A new address per start: a restarted peer must not race its old listener.
+      listen: [memoryMode ? `/memory/sim-${process.pid}-${m.key}-${++generation}` : '/ip4/127.0.0.1/tcp/0'],
+      transports: [shaper.transport(memoryMode ? memory() : tcp())],
       mdns: false,
       discovery: [feed.discovery],
-      connectionGater: gater.forLocal(peerIdFromPrivateKey(privateKey).toString()),
+      connectionGater: shaper.gater(gater.forLocal(id)),
       groups: m.groups,
       profile: m.profile,
       degree: m.degree
@@ -160,5 +221,6 @@ async function start (m: Extract<WorkerCommand, { cmd: 'start' }>): Promise<void
   }
   node.on('shout', rx('shout'))
   node.on('whisper', rx('whisper'))
+  node.handle(ECHO, ({ data }) => { busy(); return data })
   send({ type: 'started', key, id: node.id, addrs: node.addresses(), at: Date.now() })
 }

@@ -32,7 +32,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
     start: false,
     privateKey,
     addresses: { listen: opts.listen },
-    transports: [tcp(), memory()],
+    transports: opts.transports ?? [tcp(), memory()],
     // A private mesh encrypts every connection with the mesh key before Noise even starts.
     ...(opts.meshKey != null ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.meshKey) }) } : {}),
     connectionEncrypters: [noise({ crypto: noiseCrypto })],

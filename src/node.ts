@@ -214,7 +214,7 @@ export class ShoalNode {
         const sent = this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(connected ? opts.sendTimeout : SHOUT_COPY_TIMEOUT_MS))
         return { queued: Promise.resolve(), sent }
       },
-      unsure: peer => this.#newlyConnected(peer),
+      settled: () => this.#settledPeers(),
       onShout: (from, shout) => { this.#onShout(from, shout) }
     })
     this.#prober = new Prober({
@@ -722,10 +722,18 @@ export class ShoalNode {
     return this.#table.ids().filter(id => connected.has(id) || now - (this.#table.since(id) ?? now) > JOIN_GRACE_MS)
   }
 
-  /** No connection to `peer` has been open for long (see Groups' `unsure`). */
+  /** No connection to `peer` has been open for long. */
   #newlyConnected (peer: string): boolean {
     const now = Date.now()
     return !this.#libp2p.getConnections(peerIdFromString(peer)).some(c => c.status === 'open' && now - c.timeline.open > SETTLED_CONNECTION_MS)
+  }
+
+  /** Peers with a connection that has been open for a while (see Groups' `settled`): one pass, for every member of a shout at once. */
+  #settledPeers (): Set<string> {
+    const now = Date.now()
+    const out = new Set<string>()
+    for (const c of this.#libp2p.getConnections()) if (c.status === 'open' && now - c.timeline.open > SETTLED_CONNECTION_MS) out.add(c.remotePeer.toString())
+    return out
   }
 
   /** A report about `peer` at version `ver` when we already hold a newer version of it. */

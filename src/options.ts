@@ -1,4 +1,4 @@
-import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, PeerDiscovery, PrivateKey, Transport } from '@libp2p/interface'
 import { PROFILES, type PresenceProfile, type PresenceTuning } from './presence/profile.js'
 import { ConfigError } from './errors.js'
 import { LIMITS, headersProblem } from './codec/frame.js'
@@ -61,6 +61,8 @@ export interface NodeOptions {
   discovery?: Array<(components: any) => PeerDiscovery>
   /** libp2p's connection gater: refuse peers or addresses (the simulator's partitions use it). */
   connectionGater?: ConnectionGater
+  /** libp2p transports (default TCP and memory): the seam the simulator's link latency and freezes use. */
+  transports?: Array<(components: any) => Transport>
   /**
    * libp2p's per-connection ping, which closes a connection whose ping fails (default false:
    * Shoal's own probes detect dead peers, with suspicion and refutation instead of a hard cut).
@@ -97,6 +99,7 @@ export interface ResolvedOptions {
   presence: PresenceTuning
   discovery: Array<(components: any) => PeerDiscovery>
   connectionGater?: ConnectionGater
+  transports?: Array<(components: any) => Transport>
   connectionMonitor: boolean
   /** The mesh key's 32 bytes, if the mesh is private. */
   meshKey?: Uint8Array
@@ -147,6 +150,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     presence: { ...PROFILES[profile], ...o.presence },
     discovery: o.discovery ?? [],
     connectionGater: o.connectionGater,
+    transports: o.transports,
     connectionMonitor: o.connectionMonitor ?? false,
     meshKey,
     allow: o.allow,

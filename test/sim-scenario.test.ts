@@ -74,3 +74,34 @@ test('durations read as seconds, "s", "m" or "ms"', t => {
   t.is(parseDuration('250ms', 'x'), 250)
   t.throws(() => parseDuration('-1', 'x'), { instanceOf: ScenarioError })
 })
+
+test('memory transport: one process, no signal targets; a slow consumer there is a typed error', t => {
+  const p = plan({ ...base, transport: 'memory', workers: 3 }, { seed: 3 })
+  t.is(p.transport, 'memory')
+  t.is(p.workers, 1)
+  t.deepEqual(p.solo, [])
+  t.is(plan(base, { transport: 'memory' }).transport, 'memory')
+  const err = t.throws(() => plan({ ...base, transport: 'memory', faults: [{ at: 1, type: 'slow', peer: 1, for: 2, delayMs: 5 }] }), { instanceOf: ScenarioError })
+  t.regex(err?.message ?? '', /not supported with transport memory/)
+  t.throws(() => plan({ ...base, transport: 'udp' }), { instanceOf: ScenarioError })
+})
+
+test('latency: a default for every link and timed rules between two sets of peers', t => {
+  const p = plan({ ...base, faults: [], latency: { ms: 5, jitter: 1 } })
+  t.deepEqual(p.latency, { ms: 5, jitter: 1 })
+  t.deepEqual(plan({ ...base, faults: [] }).latency, { ms: 0, jitter: 0 })
+  const q = plan({ ...base, faults: [{ at: '2s', type: 'latency', ms: 50, jitter: 10, between: ['0-4', 'rest'], for: '3s' }, { at: '4s', type: 'latency', ms: 9 }] })
+  const rules = q.actions.filter(a => a.type === 'latency')
+  t.deepEqual(rules.map(a => a.type === 'latency' ? [a.at, a.id, a.ms, a.a.length, a.b.length] : null), [[2000, 0, 50, 5, 15], [4000, 1, 9, 20, 20], [5000, 0, null, 5, 15]])
+  for (const bad of [{ ms: 5, jitter: 6 }, { ms: -1 }, { ms: 5, between: ['0-4'] }, { ms: 5, between: [[99], 'rest'] }]) {
+    t.throws(() => plan({ ...base, faults: [{ at: 1, type: 'latency', ...bad }] }), { instanceOf: ScenarioError }, JSON.stringify(bad))
+  }
+  t.throws(() => plan({ ...base, latency: { ms: 'fast' } }), { instanceOf: ScenarioError })
+})
+
+test('request traffic is planned like whispers', t => {
+  const p = plan({ ...base, traffic: { requests: { rate: 3 } } })
+  t.deepEqual(p.requests, { rate: 3, bytes: 200 })
+  t.is(plan(base).requests, null)
+  t.throws(() => plan({ ...base, traffic: { requests: { rate: -1 } } }), { instanceOf: ScenarioError })
+})

@@ -16,11 +16,12 @@ export interface GroupsInit {
    */
   sendDirect: (peer: string, frame: Uint8Array) => { queued: Promise<void>, sent: Promise<void> }
   /**
-   * Whether gossipsub's word that it sent to `peer` may not be kept: gossipsub counts a message
-   * as sent once queued on its stream, and the streams of a connection that was only just made
-   * (or is about to be pruned as a duplicate) can close with the message still queued.
+   * The peers for whom gossipsub's word that it sent to them can be kept: gossipsub counts a
+   * message as sent once queued on its stream, and the streams of a connection that was only just
+   * made (or is about to be pruned as a duplicate) can close with the message still queued. Asked
+   * once per shout: one pass over the connections, not a peer id parsed per member.
    */
-  unsure: (peer: string) => boolean
+  settled: () => Set<string>
   /** A shout that passed decoding and de-duplication, from an authenticated sender. */
   onShout: (from: string, shout: ShoutEnvelope) => void
 }
@@ -57,7 +58,8 @@ export class Groups {
     const { recipients } = await this.init.pubsub.publish(TOPIC_PREFIX + group, bytes)
     this.init.stats.shoutsSent++
     const covered = new Set(recipients.map(p => p.toString()))
-    const missing = members.filter(id => !covered.has(id) || this.init.unsure(id))
+    const settled = this.init.settled()
+    const missing = members.filter(id => !covered.has(id) || !settled.has(id))
     if (missing.length === 0) return
     const frame = encodeFrame({ type: 'shout', shout: envelope })
     this.init.stats.shoutFallbacks += missing.length
