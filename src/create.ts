@@ -52,7 +52,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
       allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
     },
     connectionMonitor: { enabled: opts.connectionMonitor },
-    connectionGater: peerCap.gater(policy.restricts ? policy.gater(opts.connectionGater) : opts.connectionGater),
+    connectionGater: peerCap.gater(penalties.gater(policy.restricts ? policy.gater(opts.connectionGater) : opts.connectionGater)),
     services: {
       identify: identify(),
       ping: ping(),

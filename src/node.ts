@@ -133,6 +133,7 @@ export class ShoalNode {
     queueRejected: 0,
     peersRefused: 0,
     oversizeDropped: 0,
+    quarantined: 0,
     presenceFramesSent: 0,
     presenceBytesSent: 0,
     probesFailed: 0,
@@ -188,6 +189,10 @@ export class ShoalNode {
       stallMs: QUEUE_STALL_MS,
       stats: this.#stats,
       penalties: deps.penalties ?? new Penalties(),
+      onQuarantine: peer => {
+        this.#log.error('quarantining %s: it sent garbage or flooded', peer)
+        void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+      },
       report: (peer, kind, channel, dropped) => { this.#hub.emit({ type: 'limit', peerId: peer, kind, channel, dropped }) }
     })
     if (deps.peerCap != null) deps.peerCap.onRefuse = peer => { this.#limits.hit(peer, 'peers', 'connection') }

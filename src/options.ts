@@ -40,11 +40,11 @@ export interface NodeOptions {
    * to `maxPeers`), which detects failures fastest up to about a hundred peers.
    */
   degree?: number
-  /** Shouts accepted per second from one sender; the excess is dropped and reported (default 500, bursts of twice that). */
+  /** Shouts accepted per second from one sender; the excess is dropped and reported (default 500). */
   maxInboundShouts?: number
-  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (default 10000, bursts of twice that). */
+  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (default 10000). */
   maxInboundMessages?: number
-  /** Inbound bytes per second from one peer, shouts and direct messages together (default 64 MiB, bursts of twice that). */
+  /** Inbound bytes per second from one peer, shouts and direct messages together (default 64 MiB). */
   maxInboundBytes?: number
   /** Bytes that may wait to go out to one peer that reads slowly (default 8 MiB, or 4 × maxMessageSize if larger). */
   maxQueuedBytes?: number

@@ -42,9 +42,10 @@ export type ShoalEvent =
 /**
  * Which limit: 'rate' (the peer sent faster than maxInboundShouts/Messages/Bytes), 'queue' (more
  * than maxQueuedBytes waited for a peer that is not reading: its shout copies are dropped),
- * 'peers' (a connection past maxPeers), 'size' (a frame past maxMessageSize).
+ * 'peers' (a connection past maxPeers), 'size' (a frame past maxMessageSize), 'quarantine' (the
+ * peer misbehaved enough, garbage or floods, to be disconnected and refused for a while).
  */
-export type LimitKind = 'rate' | 'queue' | 'peers' | 'size'
+export type LimitKind = 'rate' | 'queue' | 'peers' | 'size' | 'quarantine'
 
 export type ShoalEventType = ShoalEvent['type']
 export type EventOf<K extends ShoalEventType> = Extract<ShoalEvent, { type: K }>
@@ -141,6 +142,8 @@ export interface NodeStats {
   peersRefused: number
   /** Inbound frames larger than maxMessageSize allows (the stream they came on is reset). */
   oversizeDropped: number
+  /** Times a peer was quarantined (disconnected and refused for a while) for garbage or floods. */
+  quarantined: number
   /** Presence traffic (hello, probes, suspicion gossip, anti-entropy) sent, in frames and bytes. */
   presenceFramesSent: number
   presenceBytesSent: number

@@ -60,6 +60,17 @@ test('penalties decay by half every half-life', t => {
   t.is(p.of('y', 0), 0)
 })
 
+test('quarantine: entered at 80 points (reported once), left once the points decay below 40', t => {
+  const p = new Penalties(1000)
+  t.false(p.add('x', 79, 0))
+  t.false(p.quarantined('x', 0))
+  t.true(p.add('x', 1, 0), 'entered')
+  t.false(p.add('x', 10, 0), 'reported once')
+  t.true(p.quarantined('x', 1000), '45 points: still in')
+  t.false(p.quarantined('x', 1300), 'below 40: out')
+  t.false(p.add('x', 1, 1300), 'a point more does not put it back')
+})
+
 test('limit options: defaults, and bad values are ConfigErrors', t => {
   const o = resolveOptions({}, 'x')
   t.deepEqual([o.maxInboundShouts, o.maxInboundMessages, o.maxInboundBytes, o.maxQueuedBytes], [500, 10_000, 64 * 1024 * 1024, 8 * 1024 * 1024])

@@ -11,13 +11,13 @@ export interface PubsubInit {
   maxDataLength: number
   /** Bytes that may wait for one peer that is not reading (maxQueuedBytes). */
   maxQueuedBytes: number
-  /** A peer's misbehaviour points (see Penalties): gossipsub graylists it past GRAYLIST_POINTS. */
+  /** A peer's misbehaviour points (see Penalties): gossipsub graylists it past 80. */
   penalty: (peer: string) => number
 }
 
 // Gossipsub's default thresholds, stated here because the penalty weight below is chosen from
-// them: at 80 points (8 malformed messages, or some 160 past the rate) a peer's gossip is no
-// longer even parsed, until its points decay (half-life 30 s).
+// them: at 80 points (8 malformed messages, or 80 past the rate) a peer's gossip is no longer
+// even parsed, until its points decay (half-life 30 s). Shoal also quarantines it then (Penalties).
 const THRESHOLDS = { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80, acceptPXThreshold: 10, opportunisticGraftThreshold: 20 }
 
 export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {

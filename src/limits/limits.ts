@@ -5,11 +5,11 @@ import { Penalties } from './penalties.js'
 import { RateLimiter } from './rate.js'
 
 export interface LimitsInit {
-  /** Shouts accepted per second from one sender (its burst: twice that). */
+  /** Shouts accepted per second from one sender (bursts of one second's worth). */
   shoutRate: number
-  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (burst: twice that). */
+  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (as bursts). */
   messageRate: number
-  /** Inbound bytes per second from one peer, shouts and direct messages together (burst: twice that). */
+  /** Inbound bytes per second from one peer, shouts and direct messages together (as bursts). */
   byteRate: number
   /** Bytes that may wait to go out to one peer (its high-water mark). */
   maxQueuedBytes: number
@@ -17,13 +17,15 @@ export interface LimitsInit {
   stallMs: number
   stats: NodeStats
   penalties: Penalties
+  /** A peer's misbehaviour put it in quarantine: close its connections (the gater refuses new ones). */
+  onQuarantine: (peer: string) => void
   /** Reports what was dropped, at most once a second per peer, kind and channel. */
   report: (peer: string, kind: LimitKind, channel: string, dropped: number) => void
 }
 
-// Misbehaviour points (see Penalties; gossipsub graylists at 80): garbage is worse than excess.
+// Misbehaviour points (see Penalties; graylist and quarantine at 80): garbage is worse than excess.
 const MALFORMED_POINTS = 10
-const EXCESS_POINTS = 0.5
+const EXCESS_POINTS = 1
 const REPORT_EVERY_MS = 1000
 
 /**
@@ -42,9 +44,10 @@ export class Limits {
   private stopped = false
 
   constructor (private readonly init: LimitsInit) {
-    this.shouts = new RateLimiter(init.shoutRate, 2 * init.shoutRate)
-    this.messages = new RateLimiter(init.messageRate, 2 * init.messageRate)
-    this.bytes = new RateLimiter(init.byteRate, 2 * init.byteRate)
+    // Bursts of one second's worth: what a flooder gets through before the limit bites.
+    this.shouts = new RateLimiter(init.shoutRate, init.shoutRate)
+    this.messages = new RateLimiter(init.messageRate, init.messageRate)
+    this.bytes = new RateLimiter(init.byteRate, init.byteRate)
     this.queued = new ByteBudget(init.maxQueuedBytes)
   }
 
@@ -56,13 +59,19 @@ export class Limits {
     const count = channel === 'shout' ? this.shouts : this.messages
     if (count.take(peer) && this.bytes.take(peer, bytes)) return true
     this.init.stats.rateLimited++
-    this.init.penalties.add(peer, EXCESS_POINTS)
     this.record(peer, 'rate', channel)
+    this.penalize(peer, EXCESS_POINTS)
     return false
   }
 
   /** A peer sent bytes that do not decode or break the framing: it loses standing with gossipsub too. */
-  malformed (peer: string): void { this.init.penalties.add(peer, MALFORMED_POINTS) }
+  malformed (peer: string): void { this.penalize(peer, MALFORMED_POINTS) }
+
+  private penalize (peer: string, points: number): void {
+    if (!this.init.penalties.add(peer, points)) return
+    this.hit(peer, 'quarantine', 'connection')
+    this.init.onQuarantine(peer)
+  }
 
   /**
    * Runs `send`, which waits for room on `peer`'s stream, with `bytes` counted against the
@@ -106,6 +115,7 @@ export class Limits {
     if (kind === 'queue') this.init.stats.queueDropped++
     else if (kind === 'peers') this.init.stats.peersRefused++
     else if (kind === 'size') this.init.stats.oversizeDropped++
+    else if (kind === 'quarantine') this.init.stats.quarantined++
     this.record(peer, kind, channel)
   }
 
