@@ -2,7 +2,7 @@
 // sends garbage on every Shoal and gossipsub protocol; measured against the same mesh without the
 // attacker, in the same run.
 //
-//   node dist/sim/bench/abuse.js [--nodes 20] [--seconds 10] [--rate 5] [--variants flood,garbage]
+//   node dist/sim/bench/abuse.js [--nodes 20] [--seconds 10] [--rate 2] [--variants flood,garbage]
 //                                [--json out/bench-abuse.json]
 //
 // The honest nodes share this process (one clock: latency is receive time minus send time); the
@@ -163,7 +163,7 @@ async function main (): Promise<void> {
     options: {
       nodes: { type: 'string', default: '20' },
       seconds: { type: 'string', default: '10' },
-      rate: { type: 'string', default: '5' },
+      rate: { type: 'string', default: '2' },
       variants: { type: 'string', default: 'flood,garbage' },
       json: { type: 'string', default: 'out/bench-abuse.json' }
     }
