@@ -42,7 +42,7 @@ export interface NodeOptions {
   degree?: number
   /** Shouts accepted per second from one sender; the excess is dropped and reported (default 500). */
   maxInboundShouts?: number
-  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (default 10000). */
+  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (default 50000: above the ~13 000 requests a second one node handles here, so only a backstop). */
   maxInboundMessages?: number
   /** Inbound bytes per second from one peer, shouts and direct messages together (default 64 MiB). */
   maxInboundBytes?: number
@@ -50,7 +50,7 @@ export interface NodeOptions {
   maxQueuedBytes?: number
   /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
   sendTimeout?: number
-  /** Milliseconds a request waits for its reply unless the call says otherwise (default 10000). */
+  /** Milliseconds a request waits for its reply unless the call says otherwise (default 50000: above the ~13 000 requests a second one node handles here, so only a backstop). */
   requestTimeout?: number
   /** Milliseconds join/leave wait for every peer to acknowledge the change (default 3000). */
   ackTimeout?: number
@@ -152,7 +152,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     maxPeers: o.maxPeers ?? 200,
     degree: o.degree,
     maxInboundShouts: o.maxInboundShouts ?? 500,
-    maxInboundMessages: o.maxInboundMessages ?? 10_000,
+    maxInboundMessages: o.maxInboundMessages ?? 50_000,
     maxInboundBytes: o.maxInboundBytes ?? 64 * 1024 * 1024,
     maxQueuedBytes: o.maxQueuedBytes ?? Math.max(8 * 1024 * 1024, 4 * (o.maxMessageSize ?? 1024 * 1024)),
     sendTimeout: o.sendTimeout ?? 5000,
