@@ -50,7 +50,7 @@ export interface NodeOptions {
   maxQueuedBytes?: number
   /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
   sendTimeout?: number
-  /** Milliseconds a request waits for its reply unless the call says otherwise (default 50000: above the ~13 000 requests a second one node handles here, so only a backstop). */
+  /** Milliseconds a request waits for its reply unless the call says otherwise (default 10000). */
   requestTimeout?: number
   /** Milliseconds join/leave wait for every peer to acknowledge the change (default 3000). */
   ackTimeout?: number
