@@ -204,7 +204,9 @@ export class ShoalNode {
       onFrame: (from, bytes) => { this.#onFrame(from, bytes) },
       onReject: (from, err) => {
         this.#stats.malformedDropped++
-        this.#limits.malformed(from.toString())
+        // Only a broken framing (it-length-prefixed's Invalid*Error) is the peer's fault: a stream
+        // reset, as when a duplicate connection is pruned, must not cost an honest peer points.
+        if (/^Invalid.*Length.*Error$/.test(err.name)) this.#limits.malformed(from.toString())
         if (err.name === 'InvalidDataLengthError') this.#limits.hit(from.toString(), 'size', 'wire')
       },
       connect: async (peer, signal) => { await this.#dialer.connect(peer, signal) },

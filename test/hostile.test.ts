@@ -48,7 +48,9 @@ test('random bytes and absurd length prefixes on every Shoal and gossipsub proto
         try {
           const s = await rogue.dialProtocol(target, protocol)
           streams++
-          // Random bytes, then a length prefix of ~2^35 (an "oversized frame"), then more noise.
+          // Well-framed random bodies (they reach the decoders), then raw random bytes, then a
+          // length prefix of ~2^35 (an "oversized frame"), then more noise.
+          for (let k = 0; k < 3; k++) s.send(Uint8Array.of(100, ...randomBytes(100)))
           s.send(randomBytes(1 + Math.floor(Math.random() * 4096)))
           s.send(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f))
           s.send(randomBytes(256))
@@ -62,8 +64,8 @@ test('random bytes and absurd length prefixes on every Shoal and gossipsub proto
   const rejected = a.stats().malformedDropped
   t.log(`${streams} hostile streams opened; ${rejected} rejections counted at the target; rogue's gossipsub score there ${gossipScore(a, rogue.peerId.toString()).toFixed(1)}`)
   t.true(streams > 0 && rejected > 0, 'the garbage never reached a decoder')
-  // Past 8 rejections (80 points) the rogue is disconnected and refused (and graylisted by gossipsub).
-  if (rejected >= 8) {
+  // Past 8 garbage frames (80 points) the rogue is disconnected and refused (and graylisted by gossipsub).
+  {
     t.is(a.stats().quarantined, 1)
     await until(() => log.some(e => e.type === 'limit' && e.kind === 'quarantine' && e.peerId === rogue.peerId.toString()), 3000, 'no limit event for the quarantine')
     await t.throwsAsync(rogue.dialProtocol(target, '/shoal/wire/1.0.0'), undefined, 'a quarantined peer got a connection')
@@ -125,7 +127,8 @@ test('a member flooding shouts and whispers: the excess is dropped and reported,
   const floods = Promise.all([floodWith(async () => { await flooder.shout('g', junk) }), floodWith(async () => { await flooder.whisper(b.id, junk) })])
   const reported = (kind: string): boolean => log.some(e => e.type === 'limit' && e.kind === kind && e.peerId === flooder.id)
   await until(() => reported('rate') && reported('quarantine'), 20_000, `the flood was not limited (${flood} sent, ${b.stats().rateLimited} dropped)`)
-  await honestShouts(a, [b], 200, 30_000)
+  // 100 honest shouts: within a's own allowance at b (200/s, bursts of 200), however fast they go.
+  await honestShouts(a, [b], 100, 30_000)
   t.false(b.libp2p.getPeers().some(p => p.toString() === flooder.id), 'the flooder is still connected')
   flooding = false
   await floods
