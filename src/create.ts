@@ -20,6 +20,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { preSharedKey } from '@libp2p/pnet'
 import { pnetKey } from './trust/mesh-key.js'
 import { PeerPolicy } from './trust/peer-policy.js'
+import { PeerCap } from './limits/peer-cap.js'
+import { Penalties } from './limits/penalties.js'
 
 /** Creates a node, starts it and resolves once it is listening. */
 export async function createNode (options: NodeOptions = {}): Promise<ShoalNode> {
@@ -28,6 +30,8 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
   // The node signs its state with the same key that makes its peer id (see presence/signed-state).
   const privateKey = opts.privateKey ?? await generateKeyPair('Ed25519')
   const policy = new PeerPolicy(opts.allow, opts.deny, peerIdFromPrivateKey(privateKey).toString())
+  const peerCap = new PeerCap(opts.maxPeers)
+  const penalties = new Penalties()
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey,
@@ -48,14 +52,15 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
       allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
     },
     connectionMonitor: { enabled: opts.connectionMonitor },
-    connectionGater: policy.restricts ? policy.gater(opts.connectionGater) : opts.connectionGater,
+    connectionGater: peerCap.gater(penalties.gater(policy.restricts ? policy.gater(opts.connectionGater) : opts.connectionGater)),
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: pubsubService({ maxDataLength: opts.maxMessageSize })
+      pubsub: pubsubService({ maxDataLength: opts.maxMessageSize, maxQueuedBytes: opts.maxQueuedBytes, penalty: peer => penalties.of(peer) })
     }
   })
-  const node = new ShoalNode(libp2p, opts, { sightings, privateKey, policy })
+  peerCap.connectedPeers = () => libp2p.getPeers()
+  const node = new ShoalNode(libp2p, opts, { sightings, privateKey, policy, peerCap, penalties })
   try {
     await node.start()
   } catch (err) {

@@ -112,3 +112,13 @@ export class JobFailedError extends ShoalError {
     super(`job ${jobId} was not acknowledged after ${deliveries} deliveries`, 'ERR_JOB_FAILED', options)
   }
 }
+
+/**
+ * More than `maxQueuedBytes` already wait to go out to this peer (it reads slower than we send,
+ * or not at all): the send is refused at once rather than buffered without bound.
+ */
+export class QueueFullError extends ShoalError {
+  constructor (readonly peerId: string, readonly queuedBytes: number, readonly limit: number) {
+    super(`${queuedBytes} bytes already wait for peer ${peerId} (limit ${limit})`, 'ERR_QUEUE_FULL')
+  }
+}

@@ -29,12 +29,15 @@ import type { Lane } from './direct/wire.js'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
 import {
-  InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError, NotEnoughRepliesError
+  InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError, NotEnoughRepliesError, QueueFullError
 } from './errors.js'
 import type { EventOf, GatherItem, GatherOptions, GatherResult, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
 import type { PeerPolicy } from './trust/peer-policy.js'
+import { Limits } from './limits/limits.js'
+import { Penalties } from './limits/penalties.js'
+import type { PeerCap } from './limits/peer-cap.js'
 
 export type ShoalLibp2p = Libp2p<{ pubsub: GossipSub }>
 
@@ -69,6 +72,9 @@ const RELAY_DIAL_DELAY_MS = 200
 const TIE_BREAK_MS = 3000
 // How long a shout's direct copy to a member may wait for a connection or room on its stream.
 const SHOUT_COPY_TIMEOUT_MS = 30_000
+// How long a member past its high-water mark may read nothing before its shout copies are dropped
+// instead of holding up the shouter: longer than a busy machine's pauses, short next to sendTimeout.
+const QUEUE_STALL_MS = 2000
 // A connection open this long is past duplicate pruning and gossipsub's stream set-up; before
 // that, a shout also goes to the member directly (the receiver drops the second copy).
 const SETTLED_CONNECTION_MS = 5000
@@ -104,6 +110,7 @@ export class ShoalNode {
   readonly #requests: Requests<Payload>
   readonly #queues: WorkQueues
   readonly #sure: SureWhisper
+  readonly #limits: Limits
   // What this node joined its groups with (filter, key, validate): see join.
   readonly #settings = new GroupSettings()
   readonly #stats: NodeStats = {
@@ -121,6 +128,12 @@ export class ShoalNode {
     forgedDropped: 0,
     invalidDropped: 0,
     deniedDropped: 0,
+    rateLimited: 0,
+    queueDropped: 0,
+    queueRejected: 0,
+    peersRefused: 0,
+    oversizeDropped: 0,
+    quarantined: 0,
     presenceFramesSent: 0,
     presenceBytesSent: 0,
     probesFailed: 0,
@@ -146,7 +159,7 @@ export class ShoalNode {
   readonly #lingering = new Set<ReturnType<typeof setTimeout>>()
   #stopping: Promise<void> | undefined
 
-  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy }) {
+  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy, peerCap?: PeerCap, penalties?: Penalties }) {
     this.#libp2p = libp2p
     this.#opts = opts
     this.#privateKey = deps.privateKey
@@ -168,13 +181,34 @@ export class ShoalNode {
       // A bug in the application's listener must be visible, but must not take the node down.
       console.error(`shoal: a '${type}' listener threw:`, err)
     })
+    this.#limits = new Limits({
+      shoutRate: opts.maxInboundShouts,
+      messageRate: opts.maxInboundMessages,
+      byteRate: opts.maxInboundBytes,
+      maxQueuedBytes: opts.maxQueuedBytes,
+      stallMs: QUEUE_STALL_MS,
+      stats: this.#stats,
+      penalties: deps.penalties ?? new Penalties(),
+      onQuarantine: peer => {
+        this.#log.error('quarantining %s: it sent garbage or flooded', peer)
+        void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+      },
+      report: (peer, kind, channel, dropped) => { this.#hub.emit({ type: 'limit', peerId: peer, kind, channel, dropped }) }
+    })
+    if (deps.peerCap != null) deps.peerCap.onRefuse = peer => { this.#limits.hit(peer, 'peers', 'connection') }
     this.#wire = new Wire({
       libp2p,
       log: logger('shoal:wire'),
       maxFrameBytes: opts.maxMessageSize + FRAME_OVERHEAD,
       openTimeout: opts.sendTimeout,
       onFrame: (from, bytes) => { this.#onFrame(from, bytes) },
-      onReject: () => { this.#stats.malformedDropped++ },
+      onReject: (from, err) => {
+        this.#stats.malformedDropped++
+        // Only a broken framing (it-length-prefixed's Invalid*Error) is the peer's fault: a stream
+        // reset, as when a duplicate connection is pruned, must not cost an honest peer points.
+        if (/^Invalid.*Length.*Error$/.test(err.name)) this.#limits.malformed(from.toString())
+        if (err.name === 'InvalidDataLengthError') this.#limits.hit(from.toString(), 'size', 'wire')
+      },
       connect: async (peer, signal) => { await this.#dialer.connect(peer, signal) },
       onNotShoal: (peer) => {
         this.#log('%p does not speak shoal; closing', peer)
@@ -207,15 +241,23 @@ export class ShoalNode {
       stats: this.#stats,
       sendDirect: (peer, frame) => {
         if (this.#wire.trySend(peer, frame)) return { queued: Promise.resolve(), sent: Promise.resolve() }
-        // Not connected yet, or the stream is full. The shout does not wait: one member that stops
-        // reading must not hold up everyone else's copies. The copy waits for room (as a whisper
-        // would) or for a connection, longer, since one on a busy machine can take seconds.
-        const connected = this.#wire.hasConnection(peer)
-        const sent = this.#wire.send(peerIdFromString(peer), frame, AbortSignal.timeout(connected ? opts.sendTimeout : SHOUT_COPY_TIMEOUT_MS))
-        return { queued: Promise.resolve(), sent }
+        // Not connected yet, or the stream is full. The shout does not wait for the copy to go
+        // out: one member that stops reading must not hold up everyone else's copies. The copy
+        // waits for room (as a whisper would) or for a connection, longer, since one on a busy
+        // machine can take seconds. Past the member's high-water mark the shout itself waits while
+        // the member reads, and the copy is dropped (counted, reported) once it reads nothing.
+        const queued = this.#limits.room(peer, frame.byteLength, 'shout')
+        const sent = queued.then(async room => {
+          if (!room) return
+          const signal = AbortSignal.timeout(this.#wire.hasConnection(peer) ? opts.sendTimeout : SHOUT_COPY_TIMEOUT_MS)
+          await this.#limits.sendReserved(peer, frame.byteLength, async () => { await this.#wire.send(peerIdFromString(peer), frame, signal) })
+        })
+        return { queued: queued.then(() => {}), sent }
       },
       settled: () => this.#settledPeers(),
-      onShout: (from, shout) => { this.#onShout(from, shout) }
+      onShout: (from, shout) => { this.#onShout(from, shout) },
+      admit: (author, bytes) => this.#limits.admit(author, 'shout', bytes),
+      malformed: peer => { this.#limits.malformed(peer) }
     })
     this.#prober = new Prober({
       tuning: opts.presence,
@@ -405,9 +447,10 @@ export class ShoalNode {
     const timeout = AbortSignal.timeout(options.timeout ?? this.#opts.sendTimeout)
     const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
     try {
-      await this.#wire.send(peerIdFromString(peerId), frame, signal)
+      await this.#bounded(peerId, frame, signal)
     } catch (err: any) {
       if (options.signal?.aborted === true) throw options.signal.reason
+      if (err instanceof QueueFullError) throw err
       const reason = timeout.aborted ? `no progress within ${options.timeout ?? this.#opts.sendTimeout} ms` : String(err?.message ?? err)
       throw new PeerUnreachableError(peerId, reason, { cause: err })
     }
@@ -508,7 +551,17 @@ export class ShoalNode {
   async #sendDirect (peer: string, frame: Uint8Array, limit: AbortSignal | number): Promise<void> {
     if (this.#wire.trySend(peer, frame)) return
     const signal = typeof limit === 'number' ? AbortSignal.timeout(limit) : limit
-    await this.#wire.send(peerIdFromString(peer), frame, signal)
+    await this.#bounded(peer, frame, signal)
+  }
+
+  /** A direct send that waits for room, refused with QueueFullError past the peer's high-water mark. */
+  async #bounded (peer: string, frame: Uint8Array, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#limits.bounded(peer, frame.byteLength, async () => { await this.#wire.send(peerIdFromString(peer), frame, signal) })
+    } catch (err) {
+      if (err instanceof QueueFullError) this.#stats.queueRejected++
+      throw err
+    }
   }
 
   #scatterArgs (group: string, service: string, data: Payload, options: GatherOptions): [PeerInfo[], (peer: PeerInfo, signal: AbortSignal) => Promise<Payload>, number] {
@@ -558,6 +611,7 @@ export class ShoalNode {
     const bye = encodeFrame({ type: 'bye', ver })
     this.#dialer.stop()
     this.#prober.stop()
+    this.#limits.stop()
     this.#queues.stop()
     this.#sure.stop()
     this.#requests.stop()
@@ -1049,12 +1103,15 @@ export class ShoalNode {
       frame = decodeFrame(bytes)
     } catch (err: any) {
       this.#stats.malformedDropped++
+      this.#limits.malformed(id)
       this.#log.error('dropping malformed frame from %s: %s', id, err.message)
       return
     }
     // A stopping node waits only for the acknowledgements of its goodbye: anything else would
     // start timers (probes, suspicions, lingering connections) that stop() already released.
     if (this.#stopping != null && frame.type !== 'ack') return
+    // Messages a peer starts are held to its rate; replies and presence answer what we sent.
+    if ((frame.type === 'whisper' || frame.type === 'whisper-sure' || frame.type === 'request') && !this.#limits.admit(id, frame.type, bytes.byteLength)) return
     switch (frame.type) {
       case 'state': this.#onHello(id, frame.signed); break
       case 'states': void this.#onStates(id, frame.states); break
@@ -1069,7 +1126,7 @@ export class ShoalNode {
       case 'left': this.#onLeftFrame(id, frame.peer, frame.ver); break
       case 'prune': this.#overlay?.notePruned(id); break
       case 'whisper': this.#onWhisper(id, frame.payload); break
-      case 'shout': this.#groups.receiveDirect(id, frame.shout); break
+      case 'shout': this.#groups.receiveDirect(id, frame.shout, bytes.byteLength); break
       case 'ping':
       case 'pong':
       case 'ping-req':

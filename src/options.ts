@@ -30,7 +30,7 @@ export interface NodeOptions {
   echo?: boolean
   /** Largest message payload in bytes, inbound and outbound (default 1 MiB). */
   maxMessageSize?: number
-  /** Peers beyond this many are not dialled when discovered (default 200). */
+  /** Peers beyond this many are not dialled when discovered, and their connections are refused (default 200). */
   maxPeers?: number
   /**
    * Partial mesh for large meshes: each node keeps connections to about this many random peers
@@ -40,6 +40,14 @@ export interface NodeOptions {
    * to `maxPeers`), which detects failures fastest up to about a hundred peers.
    */
   degree?: number
+  /** Shouts accepted per second from one sender; the excess is dropped and reported (default 500). */
+  maxInboundShouts?: number
+  /** Direct messages (whispers, requests, jobs) accepted per second from one peer (default 50000: above the ~13 000 requests a second one node handles here, so only a backstop). */
+  maxInboundMessages?: number
+  /** Inbound bytes per second from one peer, shouts and direct messages together (default 64 MiB). */
+  maxInboundBytes?: number
+  /** Bytes that may wait to go out to one peer that reads slowly (default 8 MiB, or 4 × maxMessageSize if larger). */
+  maxQueuedBytes?: number
   /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
   sendTimeout?: number
   /** Milliseconds a request waits for its reply unless the call says otherwise (default 10000). */
@@ -91,6 +99,10 @@ export interface ResolvedOptions {
   maxMessageSize: number
   maxPeers: number
   degree?: number
+  maxInboundShouts: number
+  maxInboundMessages: number
+  maxInboundBytes: number
+  maxQueuedBytes: number
   sendTimeout: number
   requestTimeout: number
   ackTimeout: number
@@ -108,7 +120,7 @@ export interface ResolvedOptions {
 }
 
 const CONFIG_KEYS = new Set(['name', 'headers', 'listen', 'mdns', 'bootstrap', 'groups', 'echo', 'maxMessageSize',
-  'maxPeers', 'degree', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence',
+  'maxPeers', 'degree', 'maxInboundShouts', 'maxInboundMessages', 'maxInboundBytes', 'maxQueuedBytes', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval', 'connectionMonitor', 'profile', 'presence',
   'meshKey', 'allow', 'deny'])
 
 /** Checks a parsed config file: only plain JSON options, no unknown keys (a typo should not pass silently). */
@@ -142,6 +154,10 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
     maxPeers: o.maxPeers ?? 200,
     degree: o.degree,
+    maxInboundShouts: o.maxInboundShouts ?? 500,
+    maxInboundMessages: o.maxInboundMessages ?? 50_000,
+    maxInboundBytes: o.maxInboundBytes ?? 64 * 1024 * 1024,
+    maxQueuedBytes: o.maxQueuedBytes ?? Math.max(8 * 1024 * 1024, 4 * (o.maxMessageSize ?? 1024 * 1024)),
     sendTimeout: o.sendTimeout ?? 5000,
     requestTimeout: o.requestTimeout ?? 10_000,
     ackTimeout: o.ackTimeout ?? 3000,
@@ -169,7 +185,7 @@ function validate (o: ResolvedOptions): void {
   for (const key of ['listen', 'bootstrap', 'groups'] as const) {
     if (!Array.isArray(o[key]) || o[key].some(s => typeof s !== 'string')) fail(`${key} must be an array of strings`)
   }
-  for (const key of ['maxMessageSize', 'maxPeers', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval'] as const) {
+  for (const key of ['maxMessageSize', 'maxPeers', 'maxInboundShouts', 'maxInboundMessages', 'maxInboundBytes', 'maxQueuedBytes', 'sendTimeout', 'requestTimeout', 'ackTimeout', 'bootstrapInterval'] as const) {
     if (!Number.isFinite(o[key]) || o[key] <= 0) fail(`${key} must be a positive number`)
   }
   for (const [key, v] of Object.entries(o.presence)) {

@@ -32,6 +32,20 @@ export type ShoalEvent =
   /** `headers`: the shout's per-message headers (`{}` if it had none). */
   | { type: 'shout', from: PeerInfo, group: string, data: Payload, headers: Record<string, string> }
   | { type: 'whisper', from: PeerInfo, data: Payload }
+  /**
+   * A limit dropped a peer's traffic (or refused its connection): `dropped` messages on
+   * `channel` (a frame type such as 'shout' or 'whisper', or 'wire', 'connection') since the
+   * last report. At most one a second per peer, kind and channel. See Limits in the README.
+   */
+  | { type: 'limit', peerId: string, kind: LimitKind, channel: string, dropped: number }
+
+/**
+ * Which limit: 'rate' (the peer sent faster than maxInboundShouts/Messages/Bytes), 'queue' (more
+ * than maxQueuedBytes waited for a peer that is not reading: its shout copies are dropped),
+ * 'peers' (a connection past maxPeers), 'size' (a frame past maxMessageSize), 'quarantine' (the
+ * peer misbehaved enough, garbage or floods, to be disconnected and refused for a while).
+ */
+export type LimitKind = 'rate' | 'queue' | 'peers' | 'size' | 'quarantine'
 
 export type ShoalEventType = ShoalEvent['type']
 export type EventOf<K extends ShoalEventType> = Extract<ShoalEvent, { type: K }>
@@ -118,6 +132,18 @@ export interface NodeStats {
   invalidDropped: number
   /** Messages from peers the allow/deny lists refuse that reached us through a neighbour (gossip). */
   deniedDropped: number
+  /** Inbound messages dropped because their sender passed its rate (maxInboundShouts, maxInboundMessages, maxInboundBytes). */
+  rateLimited: number
+  /** Direct shout copies dropped because maxQueuedBytes already waited for that member (it is not reading). */
+  queueDropped: number
+  /** Whispers, requests and replies refused locally with QueueFullError (maxQueuedBytes waited for the peer). */
+  queueRejected: number
+  /** Inbound connections refused because the node already had maxPeers peers. */
+  peersRefused: number
+  /** Inbound frames larger than maxMessageSize allows (the stream they came on is reset). */
+  oversizeDropped: number
+  /** Times a peer was quarantined (disconnected and refused for a while) for garbage or floods. */
+  quarantined: number
   /** Presence traffic (hello, probes, suspicion gossip, anti-entropy) sent, in frames and bytes. */
   presenceFramesSent: number
   presenceBytesSent: number

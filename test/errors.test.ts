@@ -103,6 +103,8 @@ test('an oversized inbound frame is dropped, the sender can carry on, and other 
   const log = record(a)
   await big.whisper(a.id, new Uint8Array(512 * 1024))
   await until(() => a.stats().malformedDropped === 1, 5000, 'oversized frame not rejected')
+  t.is(a.stats().oversizeDropped, 1)
+  await until(() => log.some(e => e.type === 'limit' && e.kind === 'size' && e.peerId === big.id && e.dropped === 1), 3000, 'no limit event for the oversized frame')
   await c.whisper(a.id, 'from c')
   // The sender notices its stream was reset and opens a new one; its later messages arrive.
   for (let i = 0; i < 50 && !log.some(e => e.type === 'whisper' && e.data === 'small'); i++) {

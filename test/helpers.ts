@@ -60,7 +60,7 @@ export async function next<K extends ShoalEventType> (node: ShoalNode, type: K, 
 /** Records every event a node emits, for assertions on counts and order. */
 export function record (node: ShoalNode): ShoalEvent[] {
   const log: ShoalEvent[] = []
-  for (const type of ['enter', 'exit', 'join', 'leave', 'shout', 'whisper', 'suspect', 'alive', 'update'] as const) node.on(type, (e: ShoalEvent) => log.push(e))
+  for (const type of ['enter', 'exit', 'join', 'leave', 'shout', 'whisper', 'suspect', 'alive', 'update', 'limit'] as const) node.on(type, (e: ShoalEvent) => log.push(e))
   return log
 }
 

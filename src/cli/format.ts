@@ -19,6 +19,7 @@ export function eventLine (e: ShoalEvent): string {
     case 'whisper': return `(whisper) ${e.from.name}: ${text(e.data)}`
     case 'suspect': return `* ${e.peer.name} is not answering (suspect)`
     case 'alive': return `* ${e.peer.name} is answering again`
+    case 'limit': return `* dropped ${e.dropped} ${e.channel} from ${short(e.peerId)} (limit: ${e.kind})`
     case 'update': return `* ${e.peer.name} updated headers: ${Object.entries(e.peer.headers).map(([k, v]) => `${k}=${v}`).join(',')}`
   }
 }

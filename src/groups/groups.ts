@@ -3,7 +3,8 @@ import { decodeShout, encodeFrame, encodeShout } from '../codec/frame.js'
 import type { ShoutEnvelope } from '../codec/frame.js'
 import { SeenCache } from '../util/seen-cache.js'
 import { ReplayWindow } from './replay-window.js'
-import type { GossipSub } from './pubsub.js'
+import { TopicValidatorResult, type GossipSub } from './pubsub.js'
+import type { PeerId } from '@libp2p/interface'
 import type { NodeStats } from '../types.js'
 
 export interface GroupsInit {
@@ -24,6 +25,10 @@ export interface GroupsInit {
   settled: () => Set<string>
   /** A shout that passed decoding and de-duplication, from an authenticated sender. */
   onShout: (from: string, shout: ShoutEnvelope) => void
+  /** Whether a new shout of `bytes` from `author` is within its rate (see Limits.admit); if not, it is dropped. */
+  admit: (author: string, bytes: number) => boolean
+  /** `peer` handed us a shout that does not decode: it loses standing (see Limits.malformed). */
+  malformed: (peer: string) => void
 }
 
 const TOPIC_PREFIX = 'shoal/1/group/'
@@ -40,6 +45,8 @@ export class Groups {
   private readonly window = new ReplayWindow(100_000, 10_000, 10_000)
   // Seeded from the clock so a restarted node that kept its key is not mistaken for a replay.
   private seq = Date.now() * 1000
+  // Shouts the topic validator decoded, so the delivery does not decode them again.
+  private readonly decoded = new WeakMap<object, ShoutEnvelope>()
 
   constructor (private readonly init: GroupsInit) {}
 
@@ -47,9 +54,15 @@ export class Groups {
 
   stop (): void { this.init.pubsub.removeEventListener('message', this.onGossip) }
 
-  subscribe (group: string): void { this.init.pubsub.subscribe(TOPIC_PREFIX + group) }
+  subscribe (group: string): void {
+    this.init.pubsub.topicValidators.set(TOPIC_PREFIX + group, this.validate)
+    this.init.pubsub.subscribe(TOPIC_PREFIX + group)
+  }
 
-  unsubscribe (group: string): void { this.init.pubsub.unsubscribe(TOPIC_PREFIX + group) }
+  unsubscribe (group: string): void {
+    this.init.pubsub.unsubscribe(TOPIC_PREFIX + group)
+    this.init.pubsub.topicValidators.delete(TOPIC_PREFIX + group)
+  }
 
   /** Publishes to `group` and fills gaps directly; `members` are the peer ids our view holds. */
   async publish (group: string, payload: Uint8Array, members: string[]): Promise<void> {
@@ -76,25 +89,54 @@ export class Groups {
   }
 
   /** A shout that arrived directly (already decoded) from `from`. */
-  receiveDirect (from: string, shout: ShoutEnvelope): void { this.accept(from, shout) }
+  receiveDirect (from: string, shout: ShoutEnvelope, bytes: number): void {
+    if (this.seen.has(`${from}/${shout.seq}`)) { this.init.stats.duplicatesDropped++; return }
+    if (!this.init.admit(from, bytes)) return
+    this.accept(from, shout)
+  }
+
+  /**
+   * Gossipsub's check of each new message on our topics, before it delivers or forwards it:
+   * garbage is rejected (gossipsub then penalises whoever passed it on), and shouts past their
+   * author's rate are ignored, so a flood stops here instead of spreading through the mesh.
+   */
+  private readonly validate = (source: PeerId, msg: any): TopicValidatorResult => {
+    if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    const shout = this.decode(msg)
+    if (shout == null) {
+      this.init.malformed(source.toString())
+      return TopicValidatorResult.Reject
+    }
+    const author = msg.from.toString()
+    if (this.seen.has(`${author}/${shout.seq}`)) return TopicValidatorResult.Accept // counted as a duplicate on delivery
+    if (!this.init.admit(author, msg.data.byteLength)) return TopicValidatorResult.Ignore
+    this.decoded.set(msg, shout)
+    return TopicValidatorResult.Accept
+  }
 
   private readonly onGossip = (evt: CustomEvent<unknown>): void => {
     const msg = evt.detail as any
     if (typeof msg.topic !== 'string' || !msg.topic.startsWith(TOPIC_PREFIX) || msg.type !== 'signed') return
+    const shout = this.decoded.get(msg) ?? this.decode(msg)
+    if (shout != null) this.accept(msg.from.toString(), shout)
+  }
+
+  /** The shout a gossip message carries, or undefined (counted, logged) if it is malformed. */
+  private decode (msg: any): ShoutEnvelope | undefined {
     let shout: ShoutEnvelope
     try {
       shout = decodeShout(msg.data)
     } catch (err: any) {
       this.init.stats.malformedDropped++
       this.init.log.error('malformed shout from %p: %s', msg.from, err.message)
-      return
+      return undefined
     }
     if (TOPIC_PREFIX + shout.group !== msg.topic) {
       this.init.stats.malformedDropped++
       this.init.log.error('shout from %p names group %s on topic %s', msg.from, shout.group, msg.topic)
-      return
+      return undefined
     }
-    this.accept(msg.from.toString(), shout)
+    return shout
   }
 
   private accept (from: string, shout: ShoutEnvelope): void {

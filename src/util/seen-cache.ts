@@ -19,6 +19,12 @@ export class SeenCache {
     return true
   }
 
+  /** Whether `key` was seen (and has not expired). */
+  has (key: string, now = Date.now()): boolean {
+    const expires = this.entries.get(key)
+    return expires != null && expires > now
+  }
+
   get size (): number { return this.entries.size }
 
   private prune (now: number): void {
