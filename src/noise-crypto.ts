@@ -23,8 +23,15 @@ export const noiseCrypto: ICryptoInterface = {
     return [okm.subarray(0, 32), okm.subarray(32, 64), okm.subarray(64, 96)]
   },
   generateX25519KeyPair () {
-    const jwk = crypto.generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' })
-    return { publicKey: bytes(jwk.x), privateKey: bytes(jwk.d) }
+    // Encoded by the key generation job itself, never by `.export()` on the key it returned:
+    // Node 20 deadlocks when a garbage collection during that export finalizes the (by then
+    // unreachable) job, whose destructor takes the lock the export holds. The process froze
+    // for good, timers and all, every few thousand handshakes (test/noise-crypto.test.ts).
+    const { privateKey } = crypto.generateKeyPairSync('x25519', {
+      publicKeyEncoding: { type: 'spki', format: 'jwk' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'jwk' }
+    }) as unknown as { privateKey: crypto.JsonWebKey }
+    return { publicKey: bytes(privateKey.x), privateKey: bytes(privateKey.d) }
   },
   generateX25519KeyPairFromSeed (seed) {
     return { publicKey: bytes(crypto.createPublicKey(privateKey(seed)).export({ format: 'jwk' }).x), privateKey: seed }
