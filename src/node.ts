@@ -61,9 +61,13 @@ const TOMBSTONE_MS = 30_000
 // A peer we learnt of from others is not probed until we connect to it or this passes: dialling
 // a hundred newcomers takes a while on a busy machine, and a probe waiting on a dial is no probe.
 const JOIN_GRACE_MS = 3000
+// How long a node is a newcomer, whose relaying of views would only repeat old news (see #settled).
+const NEWCOMER_MS = 10_000
 // How long the connection to a peer declared lost stays open: if it was frozen, not dead, it
 // reads the verdict there when it wakes up and refutes it, without a reconnection storm.
 const LINGER_MS = 10_000
+// In a partial mesh: how long a pruned peer has to hang up itself before we do (see #rotate).
+const PRUNE_HANGUP_MS = 5000
 // Dials to peers learnt from a relay wait this long (plus up to as much again, spread at random).
 const RELAY_DIAL_DELAY_MS = 200
 // How long the higher id of a new pair waits for the lower to dial before dialling itself. Under
@@ -157,6 +161,7 @@ export class ShoalNode {
   readonly #viewSent = new Map<string, number>()
   readonly #deathNoticed = new Map<string, number>()
   readonly #lingering = new Set<ReturnType<typeof setTimeout>>()
+  #startedAt = 0
   #stopping: Promise<void> | undefined
 
   constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy, peerCap?: PeerCap, penalties?: Penalties }) {
@@ -303,6 +308,7 @@ export class ShoalNode {
     this.#libp2p.addEventListener('peer:connect', this.#onConnect)
     this.#libp2p.addEventListener('peer:disconnect', this.#onDisconnect)
     await this.#resign()
+    this.#startedAt = Date.now()
     await this.#libp2p.start()
     this.#self.addrs = this.addresses().slice(0, LIMITS.addrs)
     this.#self.ver++
@@ -719,8 +725,13 @@ export class ShoalNode {
     // Connected peers in the view, and those we just sent our hello to (not in the view until
     // theirs arrives). Not #introduced alone: a peer wrongly declared lost leaves it, and after
     // refuting is back in the view over the same connection, with no new hello to re-add it.
-    const ids = new Set([...this.#table.ids(), ...this.#introduced])
-    return [...this.#connectedIds()].filter(id => id !== except && ids.has(id))
+    // One pass over the connections: this runs for every frame relayed, hundreds a second.
+    const out = new Set<string>()
+    for (const c of this.#libp2p.getConnections()) {
+      const id = c.remotePeer.toString()
+      if (id !== except && (this.#table.has(id) || this.#introduced.has(id))) out.add(id)
+    }
+    return [...out]
   }
 
   /** In a partial mesh, passes news heard from `from` on to the other neighbours (each passes it on once: when it is news to it). */
@@ -734,22 +745,22 @@ export class ShoalNode {
     for (const id of to) void this.#sendTo(id, bytes, lane)
   }
 
-  /** Sends signed states to peers, in frames of bounded size. */
-  #sendStates (to: string[], states: RelayedState[]): void {
+  /** Sends signed states to peers (news, or a whole `view`), in frames of bounded size. */
+  #sendStates (to: string[], states: RelayedState[], type: 'states' | 'view' = 'states'): void {
     if (to.length === 0) return
     let batch: RelayedState[] = []
     let bytes = 0
     for (const s of states) {
       const size = s.id.length + s.signed.body.byteLength + s.signed.sig.byteLength + 8
       if (batch.length > 0 && (bytes + size > STATES_FRAME_BYTES || batch.length >= LIMITS.peers)) {
-        this.#sendAll(to, { type: 'states', states: batch }, 'data')
+        this.#sendAll(to, { type, states: batch }, 'data')
         batch = []
         bytes = 0
       }
       batch.push(s)
       bytes += size
     }
-    if (batch.length > 0) this.#sendAll(to, { type: 'states', states: batch }, 'data')
+    if (batch.length > 0) this.#sendAll(to, { type, states: batch }, 'data')
   }
 
   /** Our view as signed states, ourselves included: what a newcomer or a peer out of sync is handed. */
@@ -761,6 +772,14 @@ export class ShoalNode {
     }
     return view
   }
+
+  /**
+   * Whether this node has been in the mesh a while. A view handed to a newcomer is news to the
+   * newcomer alone; passed on, as before, each newcomer sent the whole view to each neighbour,
+   * which at 200 peers kept worker processes too busy to accept connections. A settled node
+   * passes a view's news on: it may come from the other side of a healed partition.
+   */
+  #settled (): boolean { return Date.now() - this.#startedAt > NEWCOMER_MS }
 
   /** Peers we hold an open connection to. */
   #connectedIds (): Set<string> {
@@ -911,14 +930,7 @@ export class ShoalNode {
    */
   #lose (peer: string): void {
     this.#gone(peer, 'lost')
-    const t = setTimeout(() => {
-      this.#lingering.delete(t)
-      if (this.#stopping != null || this.#table.has(peer)) return
-      try {
-        void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
-      } catch {}
-    }, LINGER_MS)
-    this.#lingering.add(t)
+    this.#later(LINGER_MS, () => { if (!this.#table.has(peer)) this.#hangUp(peer) })
   }
 
   // --- anti-entropy ---
@@ -972,9 +984,26 @@ export class ShoalNode {
     const victim = overlay.surplus(id => !this.#newlyConnected(id))
     if (victim == null) return
     overlay.notePruned(victim)
-    void this.#sendTo(victim, encodeFrame({ type: 'prune' }), 'control')
-      .then(async () => { await this.#libp2p.hangUp(peerIdFromString(victim)) })
-      .catch((err: Error) => { this.#log('prune of %s: %s', victim, err.message) })
+    // The pruned side hangs up once it has read the frame, so it knows the close was on purpose:
+    // closed from here, the frame could be lost with the connection, and at 300 peers nearly
+    // every prune then looked like a dropped connection, and a slow redial made it a suspicion.
+    // We hang up ourselves only if it has not after a while.
+    this.#sendPresence(victim, { type: 'prune' }, 'control')
+    this.#later(PRUNE_HANGUP_MS, () => { this.#hangUp(victim) })
+  }
+
+  /** Closes every connection to `peer`; best effort. */
+  #hangUp (peer: string): void {
+    this.#libp2p.hangUp(peerIdFromString(peer)).catch((err: Error) => { this.#log('hang-up of %s: %s', peer, err.message) })
+  }
+
+  /** Runs `fn` after `ms` unless the node stops first. */
+  #later (ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#lingering.delete(t)
+      if (this.#stopping == null) fn()
+    }, ms)
+    this.#lingering.add(t)
   }
 
   #offer (ids: string[]): void {
@@ -988,7 +1017,7 @@ export class ShoalNode {
     const now = Date.now()
     if (now - (this.#viewSent.get(from) ?? 0) < this.#opts.presence.syncInterval) return
     this.#viewSent.set(from, now)
-    this.#sendStates([from], this.#view(from))
+    this.#sendStates([from], this.#view(from), 'view')
     // And who is gone: a view only adds peers, and a peer still holding one that left or died
     // (its news got lost, or never crossed to its part of a partial mesh) would hold it forever.
     for (const d of this.#table.tombstones()) {
@@ -999,9 +1028,10 @@ export class ShoalNode {
   /**
    * Signed states relayed by a peer: a newcomer, a view. Each is checked against its owner's key
    * and kept if newer; peers new to us are dialled (the lower id of each pair dials, see Dialer).
-   * In a partial mesh what was news is passed on, and only peers the overlay wants are dialled.
+   * In a partial mesh what was news is passed on if `relay`, and only peers the overlay wants are
+   * dialled.
    */
-  async #onStates (from: string, states: RelayedState[]): Promise<void> {
+  async #onStates (from: string, states: RelayedState[], relay: boolean): Promise<void> {
     const dial: Array<{ id: string, addrs: string[] }> = []
     const news: RelayedState[] = []
     for (const { id, signed } of states) {
@@ -1023,7 +1053,7 @@ export class ShoalNode {
         dial.push({ id, addrs: signed.state.addrs })
       }
     }
-    if (this.#overlay != null) this.#sendStates(this.#neighbours(from), news)
+    if (this.#overlay != null && relay) this.#sendStates(this.#neighbours(from), news)
     // Not at once: a relay reaches every node in the same moment, and a hundred handshakes
     // started then would hold up the very frames that make the newcomer seen.
     if (dial.length > 0) this.#dialer.offer(dial, RELAY_DIAL_DELAY_MS * (1 + Math.random()))
@@ -1072,11 +1102,16 @@ export class ShoalNode {
       // A closed connection is the fastest sign of a crash, but not proof: one quick redial tells
       // a dead process (refused at once) from a dropped connection to a live one.
       const signal = AbortSignal.timeout(REDIAL_TIMEOUT_MS)
+      const started = Date.now()
       const reached = await this.#libp2p.dial(evt.detail, { signal }).then(() => true, () => false)
       if (this.#stopping != null || reached || connected() || !this.#table.has(id)) return
       // In a partial mesh our word goes to everyone: a redial that only timed out (a busy peer,
-      // a busy machine) is a suspicion, which the peer can refute, not a verdict.
-      if (this.#overlay != null && signal.aborted) { this.#onProbeFailed(id); return }
+      // a busy machine) is a suspicion, which the peer can refute, not a verdict; and none at all
+      // if our own event loop stalled meanwhile, which is enough to miss the handshake.
+      if (this.#overlay != null && signal.aborted) {
+        if (worstLagSince(started) < REDIAL_TIMEOUT_MS / 4) this.#onProbeFailed(id)
+        return
+      }
       // Peers that never connected to it (it was passed on to them) learn it from us.
       this.#declareLost(id, this.#table.ver(id) as number, 'dropped')
     })
@@ -1114,7 +1149,8 @@ export class ShoalNode {
     if ((frame.type === 'whisper' || frame.type === 'whisper-sure' || frame.type === 'request') && !this.#limits.admit(id, frame.type, bytes.byteLength)) return
     switch (frame.type) {
       case 'state': this.#onHello(id, frame.signed); break
-      case 'states': void this.#onStates(id, frame.states); break
+      case 'states': void this.#onStates(id, frame.states, true); break
+      case 'view': void this.#onStates(id, frame.states, this.#settled()); break
       case 'ack': this.#acks.ack(id, frame.ver); break
       case 'bye': {
         this.#sendPresence(id, { type: 'ack', ver: frame.ver }, 'data')
@@ -1124,7 +1160,11 @@ export class ShoalNode {
         break
       }
       case 'left': this.#onLeftFrame(id, frame.peer, frame.ver); break
-      case 'prune': this.#overlay?.notePruned(id); break
+      case 'prune':
+        if (this.#overlay == null) break
+        this.#overlay.notePruned(id)
+        this.#hangUp(id)
+        break
       case 'whisper': this.#onWhisper(id, frame.payload); break
       case 'shout': this.#groups.receiveDirect(id, frame.shout, bytes.byteLength); break
       case 'ping':
@@ -1155,14 +1195,14 @@ export class ShoalNode {
     // In a partial mesh every change, not just an entry, reaches the others only through us.
     if (change != null && this.#overlay != null) {
       this.#sendStates(this.#neighbours(from), [{ id: from, signed }])
-      if (change.entered) this.#sendStates([from], this.#view(from))
+      if (change.entered) this.#sendStates([from], this.#view(from), 'view')
       return
     }
     if (change?.entered !== true) return
     // We heard the newcomer first-hand before hearing of it: pass it on to everyone at once, and
     // hand it our view, so all see each other in one hop instead of after a hundred handshakes.
     this.#sendStates(this.#table.ids().filter(p => p !== from), [{ id: from, signed }])
-    this.#sendStates([from], this.#view(from))
+    this.#sendStates([from], this.#view(from), 'view')
   }
 
   /** Applies a newer state of `id`, however it reached us, and emits what changed. */

@@ -38,6 +38,7 @@ test('every frame type round-trips', t => {
   const states = [{ id: '12D3KooWabc', signed }, { id: '12D3KooWxyz', signed: { ...signed, sig: Uint8Array.of(1) } }]
   t.deepEqual(decodeFrame(encodeFrame({ type: 'states', states })), { type: 'states', states })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'states', states: [] })), { type: 'states', states: [] })
+  t.deepEqual(decodeFrame(encodeFrame({ type: 'view', states })), { type: 'view', states })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'ack', ver: 2 ** 40 })), { type: 'ack', ver: 2 ** 40 })
   t.deepEqual(decodeFrame(encodeFrame({ type: 'bye', ver: 7 })), { type: 'bye', ver: 7 })
   const payload = encodePayload('x')

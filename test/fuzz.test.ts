@@ -35,7 +35,7 @@ const peerState: fc.Arbitrary<PeerState> = fc.record({
 const signedState = peerState.chain(state => fc.uint8Array({ minLength: 1, maxLength: 80 }).map(sig => ({ state, body: stateBody(state), sig })))
 const frame = fc.oneof(
   signedState.map(signed => ({ type: 'state' as const, signed })),
-  fc.array(fc.record({ id: peerId, signed: signedState }), { maxLength: 4 }).map(states => ({ type: 'states' as const, states })),
+  fc.constantFrom('states' as const, 'view' as const).chain(type => fc.array(fc.record({ id: peerId, signed: signedState }), { maxLength: 4 }).map(states => ({ type, states }))),
   fc.nat().map(ver => ({ type: 'ack' as const, ver })),
   fc.nat().map(ver => ({ type: 'bye' as const, ver })),
   fc.uint8Array({ minLength: 1, maxLength: 200 }).map(payload => ({ type: 'whisper' as const, payload })),

@@ -51,8 +51,11 @@ export type Frame =
   | { type: 'prune' }
   // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'states' frame.
   | { type: 'digest', count: number, hash: number }
-  // Other peers' signed states: a newcomer passed on, a view handed to a newcomer or a peer whose digest differs.
+  // Other peers' signed states, as news: a newcomer or a change, passed on.
   | { type: 'states', states: RelayedState[] }
+  // The sender's whole view, handed to a newcomer or to a peer whose digest differs: what is new
+  // in it is new to the receiver, not (as a rule) to the mesh.
+  | { type: 'view', states: RelayedState[] }
   // Request/reply: `id` is the requester's correlation id, unique among its requests in flight.
   | { type: 'request', id: number, service: string, payload: Uint8Array }
   | { type: 'reply', id: number, payload: Uint8Array }
@@ -77,6 +80,7 @@ const DIGEST = 13
 const STATES = 15
 const LEFT = 16
 const PRUNE = 17
+const VIEW = 18
 const REQUEST = 20
 const REPLY = 21
 const REPLY_ERROR = 22
@@ -124,6 +128,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'prune': return Uint8Array.of(PRUNE)
     case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
     case 'states': return withType(STATES, encodeStates(frame.states))
+    case 'view': return withType(VIEW, encodeStates(frame.states))
     case 'request': {
       const service = enc.encode(frame.service)
       return withType(REQUEST, concat(concat(varint.encode(frame.id), varint.encode(service.byteLength)), concat(service, frame.payload)))
@@ -167,6 +172,7 @@ export function decodeFrame (buf: Uint8Array): Frame {
       return { type: 'digest', count: count.value, hash: readVarint(body, count.next).value }
     }
     case STATES: return { type: 'states', states: decodeStates(body) }
+    case VIEW: return { type: 'view', states: decodeStates(body) }
     case REQUEST: {
       const id = readVarint(body, 0)
       const len = readVarint(body, id.next)
