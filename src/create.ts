@@ -22,6 +22,7 @@ import { pnetKey } from './trust/mesh-key.js'
 import { PeerPolicy } from './trust/peer-policy.js'
 import { PeerCap } from './limits/peer-cap.js'
 import { Penalties } from './limits/penalties.js'
+import { relayed } from './discovery/relayed.js'
 
 /** Creates a node, starts it and resolves once it is listening. */
 export async function createNode (options: NodeOptions = {}): Promise<ShoalNode> {
@@ -68,13 +69,4 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
     throw err
   }
   return node
-}
-
-/** Wraps a discovery service factory so every sighting it reports is also relayed to `sightings`. */
-function relayed (factory: (components: any) => PeerDiscovery, sightings: EventTarget): (components: any) => PeerDiscovery {
-  return (components) => {
-    const service = factory(components)
-    service.addEventListener('peer', evt => { sightings.dispatchEvent(new CustomEvent('peer', { detail: evt.detail })) })
-    return service
-  }
 }

@@ -3,6 +3,7 @@ import { TypedEventEmitter, peerDiscoverySymbol, type PeerDiscovery, type PeerDi
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { LanBus, lanDiscovery } from '../sim/lan-bus.js'
+import { relayed } from '../src/discovery/relayed.js'
 import { memoryOptions, tcpOptions, start, until, next, sleep } from './helpers.js'
 
 test('two peers that dial each other at the same moment end up with one connection, and it works', async t => {
@@ -64,4 +65,25 @@ test('a peer whose first dial failed is dialled again on a later sighting', asyn
   const timer = setInterval(() => { manual.report({ id, multiaddrs: b.addresses().map(s => multiaddr(s)) }) }, 200)
   t.teardown(() => { clearInterval(timer) })
   t.is((await met).peer.name, 'b')
+})
+
+test('libp2p hears a repeated sighting only when it brings a new peer or new addresses; the dialer hears every one', async t => {
+  class Repeater extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDiscovery {
+    readonly [peerDiscoverySymbol] = this
+    tell (peer: PeerInfo): void { this.safeDispatchEvent('peer', { detail: peer }) }
+  }
+  const inner = new Repeater()
+  const sightings = new EventTarget()
+  const service = relayed(() => inner, sightings)({})
+  let toDialer = 0
+  const toLibp2p: string[] = []
+  sightings.addEventListener('peer', () => { toDialer++ })
+  service.addEventListener('peer', evt => { toLibp2p.push(evt.detail.multiaddrs.map(String).join()) })
+  const id = peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')
+  const at = (port: number): PeerInfo => ({ id, multiaddrs: [multiaddr(`/ip4/10.0.0.1/tcp/${port}`)] })
+  for (let i = 0; i < 5; i++) inner.tell(at(4001))
+  inner.tell(at(4002)) // the peer restarted on another port
+  inner.tell(at(4002))
+  t.is(toDialer, 7)
+  t.deepEqual(toLibp2p, ['/ip4/10.0.0.1/tcp/4001', '/ip4/10.0.0.1/tcp/4002'])
 })
