@@ -949,6 +949,9 @@ export class ShoalNode {
     if (this.#overlay != null) {
       this.#mend()
       if (Math.random() < 1 / ROTATE_EVERY) this.#rotate(this.#overlay, ids.filter(id => !connected.has(id)))
+      // Every round, not only on rotation: while a mesh forms, newcomers' dials pile up on the
+      // older nodes (37 connections at 200 peers, each one more copy of every relayed event).
+      this.#prune(this.#overlay)
     } else {
       this.#offer(ids.filter(id => !connected.has(id)))
     }
@@ -964,8 +967,8 @@ export class ShoalNode {
   }
 
   /**
-   * Partial mesh: dials one random peer we are not connected to and closes one connection past
-   * twice the degree. The graph keeps mixing, so no part of it stays cut off from the rest after
+   * Partial mesh: dials one random peer we are not connected to (and #prune closes one past
+   * twice the degree). The graph keeps mixing, so no part of it stays cut off from the rest after
    * a crash or a partition; and a peer none of whose neighbours is on our side of a partition is
    * still found unreachable, by whoever tries it: a failed dial is a suspicion it can refute.
    */
@@ -981,6 +984,10 @@ export class ShoalNode {
         this.#onProbeFailed(candidate)
       })
     }
+  }
+
+  /** Closes one connection past twice the degree that none of our groups needs (see Overlay.surplus). */
+  #prune (overlay: Overlay): void {
     const victim = overlay.surplus(id => !this.#newlyConnected(id))
     if (victim == null) return
     overlay.notePruned(victim)
