@@ -157,6 +157,10 @@ export class ShoalNode {
   readonly #prober: Prober
   readonly #suspicions: Suspicions
   #syncTimer: ReturnType<typeof setInterval> | undefined
+  // Partial mesh: signed states to pass on to the neighbours, together, on the next turn of the
+  // event loop (see #passOn).
+  readonly #outbox = new Map<string, RelayedState>()
+  #outboxFlush: ReturnType<typeof setTimeout> | undefined
   // When we last sent a peer our view, or told a peer it was declared dead: at most once per sync interval each.
   readonly #viewSent = new Map<string, number>()
   readonly #deathNoticed = new Map<string, number>()
@@ -622,6 +626,7 @@ export class ShoalNode {
     this.#sure.stop()
     this.#requests.stop()
     clearInterval(this.#syncTimer)
+    clearTimeout(this.#outboxFlush)
     for (const t of this.#lingering) clearTimeout(t)
     this.#suspicions.clearAll()
     // A leaving node dials no one: a peer it is not connected to hears of the leave from the others.
@@ -743,6 +748,26 @@ export class ShoalNode {
     const bytes = encodeFrame(frame)
     this.#count(bytes, to.length)
     for (const id of to) void this.#sendTo(id, bytes, lane)
+  }
+
+  /**
+   * Passes news on to every neighbour (partial mesh). What arrives in one turn of the event loop
+   * goes out as one frame per neighbour, the newest version of each peer only: while a mesh forms
+   * states arrive in bursts, and a frame each (each a Noise frame, a write) kept worker processes
+   * too busy to accept connections at 200 peers. The neighbours it came from get it back too and
+   * drop it as old news, cheaper than a frame encoded for each neighbour.
+   */
+  #passOn (news: RelayedState[]): void {
+    for (const n of news) {
+      const held = this.#outbox.get(n.id)
+      if (held == null || held.signed.state.ver < n.signed.state.ver) this.#outbox.set(n.id, n)
+    }
+    this.#outboxFlush ??= setTimeout(() => {
+      this.#outboxFlush = undefined
+      const batch = [...this.#outbox.values()]
+      this.#outbox.clear()
+      if (this.#stopping == null) this.#sendStates(this.#neighbours(), batch)
+    }, 0)
   }
 
   /** Sends signed states to peers (news, or a whole `view`), in frames of bounded size. */
@@ -1060,7 +1085,7 @@ export class ShoalNode {
         dial.push({ id, addrs: signed.state.addrs })
       }
     }
-    if (this.#overlay != null && relay) this.#sendStates(this.#neighbours(from), news)
+    if (this.#overlay != null && relay) this.#passOn(news)
     // Not at once: a relay reaches every node in the same moment, and a hundred handshakes
     // started then would hold up the very frames that make the newcomer seen.
     if (dial.length > 0) this.#dialer.offer(dial, RELAY_DIAL_DELAY_MS * (1 + Math.random()))
@@ -1201,7 +1226,7 @@ export class ShoalNode {
     const change = this.#apply(from, signed)
     // In a partial mesh every change, not just an entry, reaches the others only through us.
     if (change != null && this.#overlay != null) {
-      this.#sendStates(this.#neighbours(from), [{ id: from, signed }])
+      this.#passOn([{ id: from, signed }])
       if (change.entered) this.#sendStates([from], this.#view(from), 'view')
       return
     }
