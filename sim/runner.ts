@@ -114,7 +114,7 @@ export interface RunOptions {
   statusEveryMs?: number
   /** Progress messages (formation waves, faults). */
   log?: (line: string) => void
-  /** Milliseconds allowed for the mesh to form, per wave (default 60 s). */
+  /** Milliseconds allowed for the mesh to form, per wave (default: the scenario's). */
   waveTimeoutMs?: number
   /** Ends the run at once: every process is killed and the run rejects with ScenarioAbortedError. */
   signal?: AbortSignal
@@ -260,7 +260,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       const wave = Array.from({ length: Math.min(plan.wave, N - i) }, (_, j) => i + j)
       const ok = await Promise.all(wave.map(startPeer))
       announce(wave.filter((_, j) => ok[j]))
-      const deadline = Date.now() + (opts.waveTimeoutMs ?? 60_000)
+      const deadline = Date.now() + (opts.waveTimeoutMs ?? plan.waveTimeoutMs)
       while (!complete() && Date.now() < deadline) await pause(50)
       // Not converged: say so, and start the rest anyway (the run measures a mesh that has all its peers).
       if (!complete()) { rec.converged = false; log(`wave at ${i}: mesh did not converge: ${viewCount()}/${expectedViews()} views`) }

@@ -75,6 +75,8 @@ export interface Scenario {
   workers?: number
   /** Nodes started at once while the mesh forms; each wave settles before the next (default 10). */
   wave?: number
+  /** Seconds a wave has to settle before the next starts anyway (default 60). */
+  waveTimeout?: number | string
   /** Seconds between rounds in which every node hears every other on its segment again, as mDNS queries do (default 5; 0: only when a node starts or a partition heals). */
   reannounce?: number | string
   /** Seconds after a fault ends during which a lost message or a suspicion involving that peer is excused (default 5). */
@@ -100,6 +102,7 @@ export interface Plan {
   degree: number | undefined
   workers: number
   wave: number
+  waveTimeoutMs: number
   graceMs: number
   reannounceMs: number
   /** Group name -> member indices. */
@@ -135,7 +138,7 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ScenarioError('scenario must be a JSON object')
   const s = { ...(input as Scenario) }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (s as any)[k] = v
-  const known = new Set(['name', 'peers', 'duration', 'seed', 'groups', 'traffic', 'faults', 'profile', 'degree', 'workers', 'wave', 'grace', 'reannounce', 'transport', 'latency', '$comment'])
+  const known = new Set(['name', 'peers', 'duration', 'seed', 'groups', 'traffic', 'faults', 'profile', 'degree', 'workers', 'wave', 'waveTimeout', 'grace', 'reannounce', 'transport', 'latency', '$comment'])
   for (const k of Object.keys(s)) if (!known.has(k)) throw new ScenarioError(`unknown scenario key "${k}"`)
   const int = (v: unknown, what: string, min: number): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ScenarioError(`${what} must be an integer >= ${min}`)
@@ -293,6 +296,7 @@ export function plan (input: unknown, overrides: Overrides = {}): Plan {
     // Memory connections only reach nodes of the same process.
     workers: transport === 'memory' ? 1 : int(s.workers ?? 2, 'workers', 1),
     wave: int(s.wave ?? 10, 'wave', 1),
+    waveTimeoutMs: parseDuration(s.waveTimeout ?? 60, 'waveTimeout'),
     graceMs: parseDuration(s.grace ?? 5, 'grace'),
     reannounceMs: parseDuration(s.reannounce ?? 5, 'reannounce'),
     groups,
