@@ -215,7 +215,19 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
         tell(f, o)
       }
     }
-    for (const [to, about] of hears) peers[to].worker.send({ cmd: 'hear', to: [to], peers: [...about].map(i => sighting(peers[i])) })
+    // One message per worker for the nodes that hear the same peers, counting each node among
+    // what it hears (it skips itself): a re-announcement is then one list per worker and segment,
+    // not one per node. Sent per node, at 300 peers, these lists backed up the pipe to each worker
+    // and held the run's commands (shouts, samples) behind them past the end of the run.
+    const batches = new Map<string, { worker: Worker, to: number[], about: number[] }>()
+    for (const [to, about] of hears) {
+      const all = [...about, to].sort((a, b) => a - b)
+      const key = `${peers[to].worker.name}:${all.join(',')}`
+      const batch = batches.get(key)
+      if (batch != null) batch.to.push(to)
+      else batches.set(key, { worker: peers[to].worker, to: [to], about: all })
+    }
+    for (const b of batches.values()) b.worker.send({ cmd: 'hear', to: b.to, peers: b.about.map(i => sighting(peers[i])) })
   }
 
   const startPeer = async (i: number): Promise<boolean> => {

@@ -19,6 +19,7 @@ export type WorkerCommand =
   /** Holds every byte to and from the node while its connections stay open (memory mode). */
   | { cmd: 'stall', key: number, on: boolean }
   | { cmd: 'links', base: LinkDelay, rules: LinkRule[] }
+  /** Every node in `to` hears every peer in `peers` (but itself). */
   | { cmd: 'hear', to: number[], peers: Sighting[] }
   | { cmd: 'segments', segments: Record<string, string> | null }
   | { cmd: 'shout', key: number, group: string, q: number, bytes: number }
@@ -114,7 +115,11 @@ async function handle (m: WorkerCommand): Promise<void> {
     }
     case 'links': shaper.set(m.base, m.rules); break
     case 'hear':
-      for (const k of m.to) nodes.get(k)?.feed.hear(m.peers)
+      // A list may name a recipient itself (see announce in runner.ts): a node does not hear itself.
+      for (const k of m.to) {
+        const n = nodes.get(k)
+        n?.feed.hear(m.peers.filter(p => p.id !== n.node.id))
+      }
       break
     case 'segments':
       gater.set(m.segments)
