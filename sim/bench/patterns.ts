@@ -1,5 +1,6 @@
 // npm run bench:patterns: request/reply between two processes on TCP loopback, against a raw
-// node:net request/reply on the same payloads, measured in the same run.
+// node:net request/reply and a bare libp2p request/reply (same transport, Noise and Yamux as
+// Shoal: the floor that stack sets) on the same payloads, measured in the same run.
 //
 //   node dist/sim/bench/patterns.js [--sizes 64,1024] [--count 3000] [--seconds 3] [--inflight 64]
 //                                   [--gather-peers 50] [--gathers 200] [--json out/bench-patterns.json]
@@ -17,6 +18,7 @@ import { parseArgs } from 'node:util'
 import { cpus } from 'node:os'
 import { createNode, type ShoalNode } from '../../src/index.js'
 import { distribution, ms, type Distribution } from '../stats.js'
+import { bareClient, bareServer } from './bare-libp2p.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
@@ -109,10 +111,34 @@ async function gatherServers (count: number, bootstrap: string): Promise<void> {
   process.on('message', () => { void Promise.all(nodes.map(async n => { await n.stop() })).then(() => process.exit(0)) })
 }
 
+async function bareEchoServer (): Promise<void> {
+  const server = await bareServer()
+  process.send?.({ address: server.address })
+  process.on('message', () => { void server.stop().then(() => process.exit(0)) })
+}
+
 async function child<T> (mode: string, ...args: string[]): Promise<{ proc: ChildProcess, hello: T }> {
   const proc = fork(SELF, [mode, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const hello = await new Promise<T>(resolve => proc.once('message', m => { resolve(m as T) }))
   return { proc, hello }
+}
+
+/** Scatter-gather: the members connect to the client and to each other before it is timed. */
+async function measureGather (client: ShoalNode, members: number, gathers: number): Promise<{ rtt: Distribution, incomplete: number, formedMs: number, stop: () => void }> {
+  const many = await child<{ started: number }>('gather-servers', String(members), client.addresses()[0])
+  const formed = Date.now()
+  while (client.peersIn('g').length < members) await new Promise(resolve => setTimeout(resolve, 100))
+  const formedMs = Date.now() - formed
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  const rounds: number[] = []
+  let incomplete = 0
+  for (let i = 0; i < gathers; i++) {
+    const t0 = process.hrtime.bigint()
+    const r = await client.gather('g', 'echo', new Uint8Array(64), { timeout: 5000 })
+    rounds.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    if (r.replies.length < members) incomplete++
+  }
+  return { rtt: distribution(rounds), incomplete, formedMs, stop: () => { many.proc.send('stop') } }
 }
 
 async function main (): Promise<void> {
@@ -132,67 +158,71 @@ async function main (): Promise<void> {
 
   const net = await child<{ port: number }>('net-server')
   const raw = await netClient(net.hello.port)
+  const bareEcho = await child<{ address: string }>('bare-server')
+  const bare = await bareClient(bareEcho.hello.address)
   const shoal = await child<{ addresses: string[] }>('shoal-server')
   const client: ShoalNode = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, name: 'client', bootstrap: shoal.hello.addresses })
   while (client.peers().length === 0) await new Promise(resolve => setTimeout(resolve, 20))
   const server = client.peers()[0].id
 
-  const rows: Array<{ size: number, net: Result, shoal: Result }> = []
+  const rows: Array<{ size: number, net: Result, bare: Result, shoal: Result }> = []
   for (const size of sizes) {
     const payload = new Uint8Array(size).fill(7)
     const netResult = await measure(raw.ask, payload, count, seconds, inflight)
+    const bareResult = await measure(bare.ask, payload, count, seconds, inflight)
     const shoalResult = await measure(async p => await client.request(server, 'echo', p), payload, count, seconds, inflight)
-    rows.push({ size, net: netResult, shoal: shoalResult })
+    rows.push({ size, net: netResult, bare: bareResult, shoal: shoalResult })
   }
 
-  // Scatter-gather: the members connect to the client and to each other before it is timed.
   const members = Number(values['gather-peers'])
-  const many = await child<{ started: number }>('gather-servers', String(members), client.addresses()[0])
-  const formed = Date.now()
-  while (client.peersIn('g').length < members) await new Promise(resolve => setTimeout(resolve, 100))
-  await new Promise(resolve => setTimeout(resolve, 2000))
-  const rounds: number[] = []
-  let incomplete = 0
-  for (let i = 0; i < Number(values.gathers); i++) {
-    const t0 = process.hrtime.bigint()
-    const r = await client.gather('g', 'echo', new Uint8Array(64), { timeout: 5000 })
-    rounds.push(Number(process.hrtime.bigint() - t0) / 1e6)
-    if (r.replies.length < members) incomplete++
-  }
-  const gatherRtt = distribution(rounds)
+  const gathered = members > 0 && Number(values.gathers) > 0 ? await measureGather(client, members, Number(values.gathers)) : undefined
 
-  console.log(`\nShoal request/reply vs raw node:net request/reply (TCP loopback, 2 processes, ${cpus().length} CPUs, Node ${process.version})\n`)
-  const lines = [['payload', 'round trip p50 / p90 / p99 (ms)', 'raw net p50 / p99 (ms)', 'p50 ratio', `req/s (${inflight} in flight)`, 'raw net req/s', 'ratio']]
-  for (const r of rows) {
-    lines.push([
-      `${r.size} B`,
-      `${ms(r.shoal.rtt.p50)} / ${ms(r.shoal.rtt.p90)} / ${ms(r.shoal.rtt.p99)}`,
-      `${ms(r.net.rtt.p50)} / ${ms(r.net.rtt.p99)}`,
-      `${(r.shoal.rtt.p50 / r.net.rtt.p50).toFixed(1)}x`,
-      r.shoal.perSecond.toFixed(0),
-      r.net.perSecond.toFixed(0),
-      `${(r.shoal.perSecond / r.net.perSecond * 100).toFixed(0)}%`
-    ])
+  console.log(`\nRequest/reply round trip, one at a time (TCP loopback, 2 processes, ${cpus().length} CPUs, Node ${process.version})`)
+  console.log('bare libp2p = two plain libp2p nodes, Shoal\'s transport + Noise + Yamux, one stream, length-prefixed echo\n')
+  const trio = (d: Distribution): string => `${ms(d.p50)} / ${ms(d.p90)} / ${ms(d.p99)}`
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(1)}x`
+  table([
+    ['payload', 'Shoal p50/p90/p99 ms', 'bare libp2p p50/p90/p99', 'raw net p50/p90/p99', 'Shoal/bare p50', 'bare/net p50', 'Shoal/net p50'],
+    ...rows.map(r => [`${r.size} B`, trio(r.shoal.rtt), trio(r.bare.rtt), trio(r.net.rtt),
+      ratio(r.shoal.rtt.p50, r.bare.rtt.p50), ratio(r.bare.rtt.p50, r.net.rtt.p50), ratio(r.shoal.rtt.p50, r.net.rtt.p50)])
+  ])
+  console.log(`\nThroughput, ${inflight} requests in flight for ${seconds} s (req/s)\n`)
+  const pct = (a: number, b: number): string => `${(a / b * 100).toFixed(0)}%`
+  table([
+    ['payload', 'Shoal', 'bare libp2p', 'raw net', 'Shoal/bare', 'bare/net'],
+    ...rows.map(r => [`${r.size} B`, r.shoal.perSecond.toFixed(0), r.bare.perSecond.toFixed(0), r.net.perSecond.toFixed(0),
+      pct(r.shoal.perSecond, r.bare.perSecond), pct(r.bare.perSecond, r.net.perSecond)])
+  ])
+  const worst = Math.max(...rows.map(r => r.shoal.rtt.p50))
+  const floor = Math.min(...rows.map(r => r.bare.rtt.p50))
+  console.log(`\nTarget: p50 round trip no worse than Zyre (C) measured here, 0.14-0.26 ms: ${worst <= 0.26 ? 'met' : 'NOT met'} (Shoal worst p50 ${ms(worst)} ms; bare libp2p best p50 ${ms(floor)} ms${floor > 0.26 ? ', itself above the target' : ''}).`)
+  if (gathered != null) {
+    const g = gathered.rtt
+    console.log(`\nScatter-gather to ${members} peers in another process (64 B, every reply awaited): p50 / p90 / p99 ${ms(g.p50)} / ${ms(g.p90)} / ${ms(g.p99)} ms over ${g.count} rounds; ${gathered.incomplete} rounds short of a reply (group formed in ${ms(gathered.formedMs)} ms before timing)`)
   }
-  const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
-  console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
-  console.log('\nTarget: p50 round trip no worse than Zyre (C) measured here, 0.14-0.26 ms.')
-  console.log(`\nScatter-gather to ${members} peers in another process (64 B, every reply awaited): p50 / p90 / p99 ${ms(gatherRtt.p50)} / ${ms(gatherRtt.p90)} / ${ms(gatherRtt.p99)} ms over ${rounds.length} rounds; ${incomplete} rounds short of a reply (group formed in ${ms(Date.now() - formed)} ms before timing)`)
 
   const path = resolvePath(values.json)
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows, gather: { members, rounds: gatherRtt, incomplete } }, null, 2))
+  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows, target: { zyreP50Ms: [0.14, 0.26], shoalWorstP50Ms: worst, bareBestP50Ms: floor, met: worst <= 0.26 }, gather: gathered == null ? null : { members, rounds: gathered.rtt, incomplete: gathered.incomplete } }, null, 2))
   console.log(`(JSON: ${path})`)
 
   raw.close()
+  await bare.close()
+  bareEcho.proc.send('stop')
   net.proc.kill()
   shoal.proc.send('stop')
-  many.proc.send('stop')
+  gathered?.stop()
   await client.stop()
+}
+
+function table (lines: string[][]): void {
+  const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
+  console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
 }
 
 const mode = process.argv[2]
 if (mode === 'net-server') netServer()
 else if (mode === 'shoal-server') void shoalServer()
+else if (mode === 'bare-server') void bareEchoServer()
 else if (mode === 'gather-servers') void gatherServers(Number(process.argv[3]), process.argv[4])
 else main().catch(err => { console.error(err); process.exit(1) })
