@@ -1,6 +1,7 @@
 // The floor the mandated stack sets for a request/reply round trip: two plain libp2p nodes with
-// the transport, connection encrypter and muxer Shoal uses (src/stack.ts), one long-lived stream,
-// a length-prefixed echo. Nothing of Shoal's own (frames, limits, presence, handlers) is on the path.
+// the transport, connection encrypter and muxer Shoal uses (src/stack.ts; with `stock`, the same
+// packages without Shoal's fixes to them), one long-lived stream, a length-prefixed echo. Nothing
+// of Shoal's own (frames, limits, presence, handlers) is on the path.
 import '../../src/polyfill.js'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -9,18 +10,18 @@ import * as lp from 'it-length-prefixed'
 import type { Stream } from '@libp2p/interface'
 import { stack } from '../../src/stack.js'
 
-const ECHO = '/shoal-bench/echo/1.0.0'
+export const ECHO = '/shoal-bench/echo/1.0.0'
 
-async function bareNode (): Promise<Libp2p> {
+export async function bareNode (stock: boolean): Promise<Libp2p> {
   return await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    ...stack(),
+    ...stack(stock),
     connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] }
   })
 }
 
 /** Calls `onFrame` with each length-prefixed frame arriving on `stream`. */
-function frames (stream: Stream, onFrame: (frame: Uint8Array) => void): void {
+export function frames (stream: Stream, onFrame: (frame: Uint8Array) => void): void {
   const decoder = new LengthPrefixedDecoder()
   stream.addEventListener('message', evt => {
     for (const frame of decoder.decode(evt.data)) onFrame(frame.subarray())
@@ -28,8 +29,8 @@ function frames (stream: Stream, onFrame: (frame: Uint8Array) => void): void {
 }
 
 /** A node that echoes every frame on every stream opened to it; resolves with its address. */
-export async function bareServer (): Promise<{ address: string, stop: () => Promise<void> }> {
-  const node = await bareNode()
+export async function bareServer (stock: boolean): Promise<{ address: string, stop: () => Promise<void> }> {
+  const node = await bareNode(stock)
   await node.handle(ECHO, stream => {
     frames(stream, frame => { stream.send(lp.encode.single(frame)) })
   })
@@ -37,8 +38,8 @@ export async function bareServer (): Promise<{ address: string, stop: () => Prom
 }
 
 /** A client on one stream that matches echoes to requests in order (FIFO, like the raw one). */
-export async function bareClient (address: string): Promise<{ ask: (payload: Uint8Array) => Promise<void>, close: () => Promise<void> }> {
-  const node = await bareNode()
+export async function bareClient (address: string, stock: boolean): Promise<{ ask: (payload: Uint8Array) => Promise<void>, close: () => Promise<void> }> {
+  const node = await bareNode(stock)
   const stream = await node.dialProtocol(multiaddr(address), ECHO)
   const waiting: Array<() => void> = []
   frames(stream, () => { waiting.shift()?.() })
