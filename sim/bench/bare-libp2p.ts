@@ -5,10 +5,10 @@
 import '../../src/polyfill.js'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
 import * as lp from 'it-length-prefixed'
 import type { Stream } from '@libp2p/interface'
 import { stack } from '../../src/stack.js'
+import { FrameReader } from '../../src/direct/frame-reader.js'
 
 export const ECHO = '/shoal-bench/echo/1.0.0'
 
@@ -20,11 +20,11 @@ export async function bareNode (stock: boolean): Promise<Libp2p> {
   })
 }
 
-/** Calls `onFrame` with each length-prefixed frame arriving on `stream`. */
+/** Calls `onFrame` with each length-prefixed frame arriving on `stream`, read as Shoal reads them. */
 export function frames (stream: Stream, onFrame: (frame: Uint8Array) => void): void {
-  const decoder = new LengthPrefixedDecoder()
+  const reader = new FrameReader(16 * 1024 * 1024)
   stream.addEventListener('message', evt => {
-    for (const frame of decoder.decode(evt.data)) onFrame(frame.subarray())
+    for (const frame of reader.push(evt.data)) onFrame(frame)
   })
 }
 
