@@ -218,7 +218,15 @@ export class Wire {
         fail(err)
         return
       }
-      for (const frame of frames) this.init.onFrame(from, frame)
+      for (const frame of frames) {
+        // A throw here would escape from an event listener, i.e. crash the process: one frame
+        // that trips a bug is logged and dropped instead, and the frames after it still count.
+        try {
+          this.init.onFrame(from, frame)
+        } catch (err: any) {
+          this.init.log.error('frame from %p failed: %s', from, err?.message ?? err)
+        }
+      }
     }
     stream.addEventListener('message', onMessage)
     // The peer closed its side: finish ours so the stream is released at both ends.
