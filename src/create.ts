@@ -2,15 +2,12 @@
 // only sees a libp2p instance, so the simulator can hand it any transport and discovery.
 import { hostname } from 'node:os'
 import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
 import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { mdns } from '@libp2p/mdns'
 import { pubsubService } from './groups/pubsub.js'
-import { noiseCrypto } from './noise-crypto.js'
+import { stack } from './stack.js'
 import { withConfigFile } from './config-file.js'
 import { resolveOptions, type NodeOptions } from './options.js'
 import { ShoalNode, type ShoalLibp2p } from './node.js'
@@ -33,15 +30,16 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
   const policy = new PeerPolicy(opts.allow, opts.deny, peerIdFromPrivateKey(privateKey).toString())
   const peerCap = new PeerCap(opts.maxPeers)
   const penalties = new Penalties()
+  const { transports, connectionEncrypters, streamMuxers } = stack()
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey,
     addresses: { listen: opts.listen },
-    transports: opts.transports ?? [tcp(), memory()],
+    transports: opts.transports ?? [...transports, memory()],
     // A private mesh encrypts every connection with the mesh key before Noise even starts.
     ...(opts.meshKey != null ? { connectionProtector: preSharedKey({ psk: pnetKey(opts.meshKey) }) } : {}),
-    connectionEncrypters: [noise({ crypto: noiseCrypto })],
-    streamMuxers: [yamux()],
+    connectionEncrypters,
+    streamMuxers,
     peerDiscovery: [
       ...(opts.mdns !== false ? [mdns({ interval: opts.mdns.interval, serviceTag: opts.mdns.serviceTag })] : []),
       ...opts.discovery

@@ -4,7 +4,7 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
-import { Requests } from './direct/requests.js'
+import { Requests, served } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
 import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, type Job } from './patterns/work-queue.js'
 import { SureWhisper } from './patterns/sure-whisper.js'
@@ -241,7 +241,7 @@ export class ShoalNode {
       selfId: this.id,
       consumers: queue => this.#consumersOf(queue),
       request: async (peer, service, payload, options) => await this.#ask(peer, service, payload, options.timeout, options.signal),
-      handle: (service, handler) => this.#requests.handle(service, async req => await handler({ ...req, from: this.#table.info(req.from) as PeerInfo })),
+      handle: (service, handler) => this.#requests.handle(service, async req => await handler(served(req, req.data, this.#table.info(req.from) as PeerInfo))),
       advertise: async (queue, prefetch) => { await this.#advertise(queue, prefetch) }
     })
     this.#groups = new Groups({
@@ -478,7 +478,7 @@ export class ShoalNode {
     checkService(service)
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
     const check = validator(options.validate, 'request')
-    return this.#requests.handle(service, async req => await handler({ ...req, data: check(req.data), from: this.#table.info(req.from) as PeerInfo }))
+    return this.#requests.handle(service, async req => await handler(served(req, check(req.data), this.#table.info(req.from) as PeerInfo)))
   }
 
   /**

@@ -1,5 +1,6 @@
 // npm run bench:patterns: request/reply between two processes on TCP loopback, against a raw
-// node:net request/reply on the same payloads, measured in the same run.
+// node:net request/reply and a bare libp2p request/reply (same transport, Noise and Yamux as
+// Shoal: the floor that stack sets) on the same payloads, measured in the same run.
 //
 //   node dist/sim/bench/patterns.js [--sizes 64,1024] [--count 3000] [--seconds 3] [--inflight 64]
 //                                   [--gather-peers 50] [--gathers 200] [--json out/bench-patterns.json]
@@ -17,10 +18,19 @@ import { parseArgs } from 'node:util'
 import { cpus } from 'node:os'
 import { createNode, type ShoalNode } from '../../src/index.js'
 import { distribution, ms, type Distribution } from '../stats.js'
+import { bareClient, bareServer } from './bare-libp2p.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
 interface Result { rtt: Distribution, perSecond: number }
+interface Row { size: number, net: Result, stock: Result, bare: Result, shoal: Result }
+
+const SYSTEMS: Array<{ key: keyof Omit<Row, 'size'>, name: string, what: string }> = [
+  { key: 'net', name: 'raw net', what: 'node:net, 4-byte length prefix, echo (no encryption, no multiplexing)' },
+  { key: 'stock', name: 'stock libp2p', what: 'two plain libp2p nodes, @libp2p/tcp + @libp2p/noise + @libp2p/yamux as published, one stream, echo' },
+  { key: 'bare', name: 'bare libp2p', what: 'the same with Shoal\'s stack (src/stack.ts: one write per Noise frame, Yamux updates at half window): the floor for Shoal' },
+  { key: 'shoal', name: 'Shoal', what: 'node.request(peer, \'echo\', data) to a node.handle(\'echo\') in the other process' }
+]
 
 /** One request/reply round trip, however it is carried. */
 type Ask = (payload: Uint8Array) => Promise<unknown>
@@ -109,10 +119,34 @@ async function gatherServers (count: number, bootstrap: string): Promise<void> {
   process.on('message', () => { void Promise.all(nodes.map(async n => { await n.stop() })).then(() => process.exit(0)) })
 }
 
+async function bareEchoServer (stock: boolean): Promise<void> {
+  const server = await bareServer(stock)
+  process.send?.({ address: server.address })
+  process.on('message', () => { void server.stop().then(() => process.exit(0)) })
+}
+
 async function child<T> (mode: string, ...args: string[]): Promise<{ proc: ChildProcess, hello: T }> {
   const proc = fork(SELF, [mode, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const hello = await new Promise<T>(resolve => proc.once('message', m => { resolve(m as T) }))
   return { proc, hello }
+}
+
+/** Scatter-gather: the members connect to the client and to each other before it is timed. */
+async function measureGather (client: ShoalNode, members: number, gathers: number): Promise<{ rtt: Distribution, incomplete: number, formedMs: number, stop: () => void }> {
+  const many = await child<{ started: number }>('gather-servers', String(members), client.addresses()[0])
+  const formed = Date.now()
+  while (client.peersIn('g').length < members) await new Promise(resolve => setTimeout(resolve, 100))
+  const formedMs = Date.now() - formed
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  const rounds: number[] = []
+  let incomplete = 0
+  for (let i = 0; i < gathers; i++) {
+    const t0 = process.hrtime.bigint()
+    const r = await client.gather('g', 'echo', new Uint8Array(64), { timeout: 5000 })
+    rounds.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    if (r.replies.length < members) incomplete++
+  }
+  return { rtt: distribution(rounds), incomplete, formedMs, stop: () => { many.proc.send('stop') } }
 }
 
 async function main (): Promise<void> {
@@ -132,67 +166,73 @@ async function main (): Promise<void> {
 
   const net = await child<{ port: number }>('net-server')
   const raw = await netClient(net.hello.port)
+  const stockEcho = await child<{ address: string }>('bare-server', 'stock')
+  const stock = await bareClient(stockEcho.hello.address, true)
+  const bareEcho = await child<{ address: string }>('bare-server')
+  const bare = await bareClient(bareEcho.hello.address, false)
   const shoal = await child<{ addresses: string[] }>('shoal-server')
   const client: ShoalNode = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, name: 'client', bootstrap: shoal.hello.addresses })
   while (client.peers().length === 0) await new Promise(resolve => setTimeout(resolve, 20))
   const server = client.peers()[0].id
 
-  const rows: Array<{ size: number, net: Result, shoal: Result }> = []
+  const rows: Row[] = []
   for (const size of sizes) {
     const payload = new Uint8Array(size).fill(7)
-    const netResult = await measure(raw.ask, payload, count, seconds, inflight)
-    const shoalResult = await measure(async p => await client.request(server, 'echo', p), payload, count, seconds, inflight)
-    rows.push({ size, net: netResult, shoal: shoalResult })
+    rows.push({
+      size,
+      net: await measure(raw.ask, payload, count, seconds, inflight),
+      stock: await measure(stock.ask, payload, count, seconds, inflight),
+      bare: await measure(bare.ask, payload, count, seconds, inflight),
+      shoal: await measure(async p => await client.request(server, 'echo', p), payload, count, seconds, inflight)
+    })
   }
 
-  // Scatter-gather: the members connect to the client and to each other before it is timed.
   const members = Number(values['gather-peers'])
-  const many = await child<{ started: number }>('gather-servers', String(members), client.addresses()[0])
-  const formed = Date.now()
-  while (client.peersIn('g').length < members) await new Promise(resolve => setTimeout(resolve, 100))
-  await new Promise(resolve => setTimeout(resolve, 2000))
-  const rounds: number[] = []
-  let incomplete = 0
-  for (let i = 0; i < Number(values.gathers); i++) {
-    const t0 = process.hrtime.bigint()
-    const r = await client.gather('g', 'echo', new Uint8Array(64), { timeout: 5000 })
-    rounds.push(Number(process.hrtime.bigint() - t0) / 1e6)
-    if (r.replies.length < members) incomplete++
-  }
-  const gatherRtt = distribution(rounds)
+  const gathered = members > 0 && Number(values.gathers) > 0 ? await measureGather(client, members, Number(values.gathers)) : undefined
 
-  console.log(`\nShoal request/reply vs raw node:net request/reply (TCP loopback, 2 processes, ${cpus().length} CPUs, Node ${process.version})\n`)
-  const lines = [['payload', 'round trip p50 / p90 / p99 (ms)', 'raw net p50 / p99 (ms)', 'p50 ratio', `req/s (${inflight} in flight)`, 'raw net req/s', 'ratio']]
-  for (const r of rows) {
-    lines.push([
-      `${r.size} B`,
-      `${ms(r.shoal.rtt.p50)} / ${ms(r.shoal.rtt.p90)} / ${ms(r.shoal.rtt.p99)}`,
-      `${ms(r.net.rtt.p50)} / ${ms(r.net.rtt.p99)}`,
-      `${(r.shoal.rtt.p50 / r.net.rtt.p50).toFixed(1)}x`,
-      r.shoal.perSecond.toFixed(0),
-      r.net.perSecond.toFixed(0),
-      `${(r.shoal.perSecond / r.net.perSecond * 100).toFixed(0)}%`
-    ])
+  console.log(`\nRequest/reply between two processes on TCP loopback (${cpus().length} CPUs, Node ${process.version}); round trip one at a time, throughput ${inflight} in flight for ${seconds} s\n`)
+  for (const line of SYSTEMS) console.log(`  ${line.name.padEnd(12)} ${line.what}`)
+  console.log()
+  const trio = (d: Distribution): string => `${ms(d.p50)} / ${ms(d.p90)} / ${ms(d.p99)}`
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`
+  table([
+    ['payload', 'system', 'round trip p50 / p90 / p99 ms', 'p50 vs raw net', 'p50 vs bare libp2p', 'req/s', 'req/s vs bare libp2p'],
+    ...rows.flatMap(r => SYSTEMS.map(({ key, name }) => [`${r.size} B`, name, trio(r[key].rtt),
+      ratio(r[key].rtt.p50, r.net.rtt.p50), ratio(r[key].rtt.p50, r.bare.rtt.p50), r[key].perSecond.toFixed(0), ratio(r[key].perSecond, r.bare.perSecond)]))
+  ])
+  const worst = Math.max(...rows.map(r => r.shoal.rtt.p50))
+  const floor = Math.max(...rows.map(r => r.bare.rtt.p50))
+  const stockFloor = Math.max(...rows.map(r => r.stock.rtt.p50))
+  console.log(`\nTarget: p50 round trip no worse than Zyre (C) measured here, 0.14-0.26 ms: ${worst <= 0.26 ? 'met' : 'NOT met'} (Shoal worst p50 ${ms(worst)} ms; bare libp2p on the same stack ${ms(floor)} ms, stock ${ms(stockFloor)} ms${floor > 0.26 ? ': the stack alone is above the target' : ''}).`)
+  if (gathered != null) {
+    const g = gathered.rtt
+    console.log(`\nScatter-gather to ${members} peers in another process (64 B, every reply awaited): p50 / p90 / p99 ${ms(g.p50)} / ${ms(g.p90)} / ${ms(g.p99)} ms over ${g.count} rounds; ${gathered.incomplete} rounds short of a reply (group formed in ${ms(gathered.formedMs)} ms before timing)`)
   }
-  const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
-  console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
-  console.log('\nTarget: p50 round trip no worse than Zyre (C) measured here, 0.14-0.26 ms.')
-  console.log(`\nScatter-gather to ${members} peers in another process (64 B, every reply awaited): p50 / p90 / p99 ${ms(gatherRtt.p50)} / ${ms(gatherRtt.p90)} / ${ms(gatherRtt.p99)} ms over ${rounds.length} rounds; ${incomplete} rounds short of a reply (group formed in ${ms(Date.now() - formed)} ms before timing)`)
 
   const path = resolvePath(values.json)
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows, gather: { members, rounds: gatherRtt, incomplete } }, null, 2))
+  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), count, seconds, inflight, rows, target: { zyreP50Ms: [0.14, 0.26], shoalWorstP50Ms: worst, bareWorstP50Ms: floor, stockWorstP50Ms: stockFloor, met: worst <= 0.26 }, gather: gathered == null ? null : { members, rounds: gathered.rtt, incomplete: gathered.incomplete } }, null, 2))
   console.log(`(JSON: ${path})`)
 
   raw.close()
+  await bare.close()
+  bareEcho.proc.send('stop')
+  await stock.close()
+  stockEcho.proc.send('stop')
   net.proc.kill()
   shoal.proc.send('stop')
-  many.proc.send('stop')
+  gathered?.stop()
   await client.stop()
+}
+
+function table (lines: string[][]): void {
+  const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
+  console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
 }
 
 const mode = process.argv[2]
 if (mode === 'net-server') netServer()
 else if (mode === 'shoal-server') void shoalServer()
+else if (mode === 'bare-server') void bareEchoServer(process.argv[3] === 'stock')
 else if (mode === 'gather-servers') void gatherServers(Number(process.argv[3]), process.argv[4])
 else main().catch(err => { console.error(err); process.exit(1) })

@@ -131,9 +131,9 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'view': return withType(VIEW, encodeStates(frame.states))
     case 'request': {
       const service = enc.encode(frame.service)
-      return withType(REQUEST, concat(concat(varint.encode(frame.id), varint.encode(service.byteLength)), concat(service, frame.payload)))
+      return joined(REQUEST, varint.encode(frame.id), varint.encode(service.byteLength), service, frame.payload)
     }
-    case 'reply': return withType(REPLY, concat(varint.encode(frame.id), frame.payload))
+    case 'reply': return joined(REPLY, varint.encode(frame.id), frame.payload)
     case 'whisper-sure': return withType(WHISPER_SURE, concat(concat(varint.encode(frame.id), varint.encode(frame.expires)), frame.payload))
     case 'whisper-ack': return withType(WHISPER_ACK, varint.encode(frame.id))
     case 'reply-error': {
@@ -235,6 +235,17 @@ function truncate (text: string, maxBytes: number): string {
   if (enc.encode(text).byteLength <= maxBytes) return text
   let out = text.slice(0, maxBytes)
   while (enc.encode(out).byteLength > maxBytes) out = out.slice(0, -1)
+  return out
+}
+
+/** A frame of `type` made of `parts`, copied once: request and reply are on every round trip. */
+function joined (type: number, ...parts: Uint8Array[]): Uint8Array {
+  let length = 1
+  for (const part of parts) length += part.byteLength
+  const out = new Uint8Array(length)
+  out[0] = type
+  let at = 1
+  for (const part of parts) { out.set(part, at); at += part.byteLength }
   return out
 }
 

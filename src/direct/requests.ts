@@ -36,7 +36,7 @@ export class Requests<T> {
   private readonly handlers = new Map<string, (req: Request<T>) => unknown>()
   private readonly pending = new Map<number, Pending>()
   // Handlers running for each requester, aborted if it goes away.
-  private readonly serving = new Map<string, Set<AbortController>>()
+  private readonly serving = new Map<string, Set<Serving>>()
   private nextId = 1
 
   constructor (private readonly init: RequestsInit<T>) {}
@@ -81,7 +81,7 @@ export class Requests<T> {
       this.answer(from, { type: 'reply-error', id, code: 'no-handler', message: '' })
       return
     }
-    const controller = new AbortController()
+    const controller = new Serving()
     let mine = this.serving.get(from)
     if (mine == null) { mine = new Set(); this.serving.set(from, mine) }
     mine.add(controller)
@@ -89,14 +89,14 @@ export class Requests<T> {
       let frame: Frame
       try {
         const data = this.init.decode(payload)
-        const value = await handler({ from, data, signal: controller.signal })
+        const value = await handler(served(controller, data, from))
         frame = { type: 'reply', id, payload: this.init.encode(value) }
       } catch (err: any) {
         frame = { type: 'reply-error', id, code: 'failed', message: String(err?.message ?? err) }
       }
       mine.delete(controller)
       if (mine.size === 0 && this.serving.get(from) === mine) this.serving.delete(from)
-      if (!controller.signal.aborted) this.answer(from, frame)
+      if (!controller.aborted) this.answer(from, frame)
     })()
   }
 
@@ -144,4 +144,37 @@ export class Requests<T> {
   private answer (to: string, frame: Frame): void {
     this.init.send(to, frame).catch((err: Error) => { this.init.log('reply to %s failed: %s', to, err.message) })
   }
+}
+
+/**
+ * A running handler's abort switch. Its AbortSignal is made only if the handler reads
+ * `req.signal`: most never do, and an AbortController per request showed in round trips.
+ */
+class Serving {
+  aborted = false
+  private reason: unknown
+  private controller?: AbortController
+
+  get signal (): AbortSignal {
+    if (this.controller == null) {
+      this.controller = new AbortController()
+      if (this.aborted) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  abort (reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    this.controller?.abort(reason)
+  }
+}
+
+/**
+ * What a handler is given, with `signal` read from `source` only when asked for. Wrappers that
+ * change `from` or `data` go through this too: spreading a request would read its signal.
+ */
+export function served<T, F = string> (source: { signal: AbortSignal }, data: T, from: F): { from: F, data: T, signal: AbortSignal } {
+  return { from, data, get signal () { return source.signal } }
 }

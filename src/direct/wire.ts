@@ -1,7 +1,7 @@
-import { pipe } from 'it-pipe'
 import * as lp from 'it-length-prefixed'
 import { raceSignal } from 'race-signal'
-import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, Logger, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import { FrameReader, UnexpectedEOFError } from './frame-reader.js'
 
 export const WIRE_PROTOCOL = '/shoal/wire/1.0.0'
 
@@ -195,16 +195,11 @@ export class Wire {
 
   private read (stream: Stream, connection: Connection): void {
     const from = connection.remotePeer
-    const done = pipe(
-      stream,
-      (source) => lp.decode(source, { maxDataLength: this.init.maxFrameBytes }),
-      async (frames) => {
-        for await (const frame of frames) this.init.onFrame(from, frame.subarray())
-      }
-    ).then(async () => {
-      // The peer closed its side: finish ours so the stream is released at both ends.
-      await stream.close().catch((err: Error) => { stream.abort(err) })
-    }, (err: Error) => {
+    const reader = new FrameReader(this.init.maxFrameBytes)
+    let finish = (): void => {}
+    const done = new Promise<void>(resolve => { finish = resolve })
+    const fail = (err: Error): void => {
+      stream.removeEventListener('message', onMessage)
       if (this.stopping) return
       // An oversized or corrupt length prefix loses frame sync: the only safe move is to reset
       // this stream. The peer reopens it on its next send; its other traffic and everyone
@@ -212,7 +207,41 @@ export class Wire {
       this.init.log.error('dropping wire stream from %p: %s', from, err.message)
       this.init.onReject?.(from, err)
       stream.abort(err)
-    }).finally(() => { this.inbound.delete(stream) })
+    }
+    // Frames are handed on as the bytes arrive, in the same turn: a request's round trip is a
+    // few of these, and an async iterator added promise turns to each.
+    const onMessage = (evt: StreamMessageEvent): void => {
+      let frames: Uint8Array[]
+      try {
+        frames = reader.push(evt.data)
+      } catch (err: any) {
+        fail(err)
+        return
+      }
+      for (const frame of frames) {
+        // A throw here would escape from an event listener, i.e. crash the process: one frame
+        // that trips a bug is logged and dropped instead, and the frames after it still count.
+        try {
+          this.init.onFrame(from, frame)
+        } catch (err: any) {
+          this.init.log.error('frame from %p failed: %s', from, err?.message ?? err)
+        }
+      }
+    }
+    stream.addEventListener('message', onMessage)
+    // The peer closed its side: finish ours so the stream is released at both ends.
+    stream.addEventListener('remoteCloseWrite', () => {
+      if (reader.pending > 0) {
+        fail(new UnexpectedEOFError('Unexpected end of input'))
+        return
+      }
+      stream.close().catch((err: Error) => { stream.abort(err) })
+    }, { once: true })
+    stream.addEventListener('close', (evt: StreamCloseEvent) => {
+      if (evt.error != null && evt.local !== true) fail(evt.error)
+      this.inbound.delete(stream)
+      finish()
+    }, { once: true })
     this.inbound.set(stream, { peer: from.toString(), done })
   }
 }
