@@ -120,7 +120,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
         out.expected++
         b.e++
         if (at != null) { out.delivered++; b.d++; lat.push(at - s.at) } else if (out.lost.length < 10) {
-          out.lost.push(`${kind} ${s.q} at ${((s.at - t0) / 1000).toFixed(1)}s peer-${s.from} -> peer-${o}${s.error != null ? ` (${s.error})` : ''}`)
+          out.lost.push(`${kind} ${s.q} at ${((s.at - t0) / 1000).toFixed(1)}s peer-${s.from} -> peer-${o}${s.error != null ? ` (${s.error}${s.reason != null ? `: ${s.reason}` : ''})` : ''}`)
         }
       }
     }

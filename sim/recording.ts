@@ -11,7 +11,8 @@ export interface PartitionWindow { start: number, end: number, segments: Record<
 
 export type TrafficKind = 'shout' | 'whisper' | 'request'
 
-export interface Send { kind: TrafficKind, q: number, from: number, to?: number, group?: string, at: number, error?: string }
+/** `error` is the failed send's error name, `reason` its message (why a dial failed, say). */
+export interface Send { kind: TrafficKind, q: number, from: number, to?: number, group?: string, at: number, error?: string, reason?: string }
 
 /** Observer `o` got message `q`; for a request, the requester got `o`'s reply (at is the reply's arrival). */
 export interface Receipt { kind: TrafficKind, q: number, o: number, at: number }

@@ -158,7 +158,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       rxCount++
     } else {
       const s = sends.get(`${o.kind}:${o.q}`)
-      if (s != null) { s.at = o.at; if (o.error != null) s.error = o.error }
+      if (s != null) { s.at = o.at; if (o.error != null) { s.error = o.error; s.reason = o.reason } }
     }
   }
   const onMessage = (w: Worker, m: WorkerMessage): void => {

@@ -32,7 +32,7 @@ export type WorkerCommand =
 export type Observed =
   | { type: 'ev', key: number, event: 'enter' | 'exit' | 'suspect' | 'alive', peer: string, reason?: string, at: number }
   | { type: 'rx', key: number, kind: 'shout' | 'whisper' | 'request', q: number, from: string, at: number }
-  | { type: 'sent', key: number, kind: 'shout' | 'whisper' | 'request', q: number, at: number, error?: string }
+  | { type: 'sent', key: number, kind: 'shout' | 'whisper' | 'request', q: number, at: number, error?: string, reason?: string }
 
 export interface NodeSample {
   key: number
@@ -137,7 +137,7 @@ async function handle (m: WorkerCommand): Promise<void> {
       const data = { q: m.q, t: at, pad: 'x'.repeat(Math.max(0, m.bytes - 40)) }
       const sent = m.cmd === 'shout' ? n.node.shout(m.group, data) : n.node.whisper(m.to, data)
       sent.then(() => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at }) },
-        (err: Error) => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at, error: err.name }) })
+        (err: Error) => { observe({ type: 'sent', key: m.key, kind: m.cmd, q: m.q, at, error: err.name, reason: err.message }) })
       break
     }
     case 'request': {
@@ -151,7 +151,7 @@ async function handle (m: WorkerCommand): Promise<void> {
           observe({ type: 'sent', key: m.key, kind: 'request', q: m.q, at })
           observe({ type: 'rx', key: m.toKey, kind: 'request', q: m.q, from: n.node.id, at: done })
         },
-        (err: Error) => { observe({ type: 'sent', key: m.key, kind: 'request', q: m.q, at, error: err.name }) })
+        (err: Error) => { observe({ type: 'sent', key: m.key, kind: 'request', q: m.q, at, error: err.name, reason: err.message }) })
       break
     }
     case 'slow': slowMs = m.delayMs; break
