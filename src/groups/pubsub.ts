@@ -2,6 +2,8 @@
 // supports libp2p 3 is a change here and nowhere else.
 import { gossipsub, TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import { toString as u8ToString } from 'uint8arrays/to-string'
+import { equals as u8Equals } from 'uint8arrays/equals'
+import type { PeerId } from '@libp2p/interface'
 
 export { TopicValidatorResult }
 export type { GossipSub }
@@ -13,6 +15,13 @@ export interface PubsubInit {
   maxQueuedBytes: number
   /** A peer's misbehaviour points (see Penalties): gossipsub graylists it past 80. */
   penalty: (peer: string) => number
+  /** Whether `peer` is quarantined (see Penalties): its gossip is dropped unread from then on. */
+  quarantined: (peer: string) => boolean
+  /**
+   * Whether `author`, sending its own message, is past its shout rate (see Limits.overShoutRate):
+   * asked before the signature is verified; if so the message is dropped unverified.
+   */
+  overRate: (author: string) => boolean
 }
 
 // Gossipsub's default thresholds, stated here because the penalty weight below is chosen from
@@ -21,7 +30,7 @@ export interface PubsubInit {
 const THRESHOLDS = { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80, acceptPXThreshold: 10, opportunisticGraftThreshold: 20 }
 
 export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
-  return gossipsub({
+  const create = gossipsub({
     // Shoal decides who must get a shout from its own membership view and fills gaps by direct
     // delivery, so publishing before gossipsub has seen any subscriber is normal, not an error.
     allowPublishToZeroTopicPeers: true,
@@ -50,4 +59,36 @@ export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
       IPColocationFactorWeight: 0
     }
   })
+  return (components) => guard(create(components), init)
+}
+
+// The RPC as gossipsub decodes it, as far as the guard reads it.
+interface Rpc { messages: Array<{ from?: Uint8Array }> }
+
+/**
+ * Puts Shoal's limits in front of gossipsub's signature check. Gossipsub verifies every new
+ * message's signature (and passes it on to its mesh) before its topic validator runs, where the
+ * per-author rate is charged, and its graylist reads a score cached for a heartbeat: a flooder's
+ * messages cost every node a verification each until then, and those within the rate a forward.
+ * Here, per RPC, before any of that: a quarantined peer's RPCs are dropped unread, and a message
+ * whose author is the peer that sent it (the connection authenticates that peer, so no one can
+ * spend another's rate) is dropped unverified once that author is past its rate. Messages
+ * authored by others are left to the verified path. `handleReceivedRpc` is the method gossipsub's
+ * stream reader calls for each RPC (@libp2p/gossipsub 17); test/hostile.test.ts shows the flood
+ * dropped here.
+ */
+function guard (pubsub: GossipSub, init: PubsubInit): GossipSub {
+  const target = pubsub as unknown as { handleReceivedRpc?: (from: PeerId, rpc: Rpc) => Promise<void> }
+  if (typeof target.handleReceivedRpc !== 'function') throw new Error('gossipsub has no handleReceivedRpc: the guard needs updating')
+  const handle = target.handleReceivedRpc.bind(pubsub)
+  target.handleReceivedRpc = async (from, rpc) => {
+    const id = from.toString()
+    if (init.quarantined(id)) return
+    if (rpc.messages.length > 0) {
+      const self = from.toMultihash().bytes
+      rpc.messages = rpc.messages.filter(m => m.from == null || !u8Equals(m.from, self) || !init.overRate(id))
+    }
+    await handle(from, rpc)
+  }
+  return pubsub
 }
