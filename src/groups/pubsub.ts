@@ -29,6 +29,44 @@ export interface PubsubInit {
 // even parsed, until its points decay (half-life 30 s). Shoal also quarantines it then (Penalties).
 const THRESHOLDS = { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80, acceptPXThreshold: 10, opportunisticGraftThreshold: 20 }
 
+// Per-topic score (P1-P4) of a group's topic. Only invalid messages count (P4): a peer that
+// passes on messages with a bad signature, or that Shoal rejects as malformed, is graylisted after
+// three (-10 x count squared), and the count halves every 30 s like Shoal's own points. Bad
+// signatures never reach Shoal's validator, so without this they would cost the sender nothing.
+// Time in mesh and first deliveries (P1, P2) earn nothing, so an honest peer's score stays 0 and
+// graylisting tracks misbehaviour alone; mesh delivery rates (P3) are off: a group is quiet when
+// nobody talks, and a quiet mesh peer is not a faulty one.
+const TOPIC_SCORE = {
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  timeInMeshQuantum: 1000,
+  timeInMeshCap: 1,
+  firstMessageDeliveriesWeight: 0,
+  firstMessageDeliveriesDecay: 0.5,
+  firstMessageDeliveriesCap: 1,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 0.5,
+  meshMessageDeliveriesCap: 1,
+  meshMessageDeliveriesThreshold: 1,
+  meshMessageDeliveriesWindow: 10,
+  meshMessageDeliveriesActivation: 5000,
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 0.5,
+  invalidMessageDeliveriesWeight: -10,
+  invalidMessageDeliveriesDecay: 0.5 ** (1 / 30)
+}
+
+/**
+ * Scores `topic` with the parameters above. Gossipsub takes per-topic parameters only at
+ * construction, and group topics come and go, so they are added to its live table
+ * (`score.params.topics`, @libp2p/gossipsub 17), which it reads on every score.
+ */
+export function scoreTopic (pubsub: GossipSub, topic: string): void {
+  const topics = (pubsub as unknown as { score?: { params?: { topics?: Record<string, typeof TOPIC_SCORE> } } }).score?.params?.topics
+  if (topics == null) throw new Error('gossipsub has no score.params.topics: per-topic scoring needs updating')
+  topics[topic] ??= { ...TOPIC_SCORE }
+}
+
 export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
   const create = gossipsub({
     // Shoal decides who must get a shout from its own membership view and fills gaps by direct
