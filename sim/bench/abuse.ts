@@ -3,7 +3,9 @@
 // attacker, in the same run.
 //
 //   node dist/sim/bench/abuse.js [--nodes 20] [--seconds 10] [--rate 2] [--variants flood,garbage]
-//                                [--json out/bench-abuse.json]
+//                                [--max-inbound-shouts N] [--json out/bench-abuse.json]
+//
+// --max-inbound-shouts sets the honest nodes' per-author shout limit (default: the library's).
 //
 // The honest nodes share this process (one clock: latency is receive time minus send time); the
 // attacker runs in a child process, as a real one would, with a core of its own to attack with.
@@ -176,14 +178,17 @@ async function main (): Promise<void> {
       seconds: { type: 'string', default: '10' },
       rate: { type: 'string', default: '2' },
       variants: { type: 'string', default: 'flood,garbage' },
+      'max-inbound-shouts': { type: 'string' },
       json: { type: 'string', default: 'out/bench-abuse.json' }
     }
   })
   const [count, seconds, rate] = [Number(values.nodes), Number(values.seconds), Number(values.rate)]
   const variants = values.variants.split(',') as Variant[]
-  const first = await createNode({ name: 'h0', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], profile: 'local' })
+  const limit = values['max-inbound-shouts'] != null ? { maxInboundShouts: Number(values['max-inbound-shouts']) } : {}
+  const first = await createNode({ name: 'h0', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], profile: 'local', ...limit })
   const nodes = [first, ...await Promise.all(Array.from({ length: count - 1 }, async (_, i) =>
-    await createNode({ name: `h${i + 1}`, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], profile: 'local', bootstrap: first.addresses() })))]
+    await createNode({ name: `h${i + 1}`, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], profile: 'local', bootstrap: first.addresses(), ...limit })))]
+  const shoutLimit = values['max-inbound-shouts'] ?? 'default'
   const formed = performance.now()
   while (!nodes.every(n => n.peersIn('g').length === count - 1)) await sleep(100)
   // Past gossipsub's mesh set-up and Shoal's new-connection window (direct copies on top of gossip).
@@ -198,7 +203,7 @@ async function main (): Promise<void> {
     await sleep(2000)
   }
   const base = phases[0]
-  console.log(`\nHonest shouts with and without an attacker (${count} honest nodes in one process, attacker in another, TCP loopback, ${cpus().length} CPUs, Node ${process.version}; ${rate} shouts/s per node for ${seconds} s per phase)\n`)
+  console.log(`\nHonest shouts with and without an attacker (${count} honest nodes in one process, attacker in another, TCP loopback, ${cpus().length} CPUs, Node ${process.version}; ${rate} shouts/s per node for ${seconds} s per phase; maxInboundShouts ${shoutLimit})\n`)
   const lines = [['phase', 'sent', 'delivered', 'ratio', 'p50 (ms)', 'p99 (ms)', 'p99 vs baseline', 'loop delay p99/max (ms)', 'attacker sent', 'rate-limited', 'malformed dropped', 'quarantined', 'limit events']]
   for (const p of phases) {
     lines.push([p.variant, String(p.sent), `${p.delivered}/${p.expected}`, `${(p.deliveryRatio * 100).toFixed(2)}%`, ms(p.latency.p50), ms(p.latency.p99),
@@ -212,7 +217,7 @@ async function main (): Promise<void> {
 
   const path = resolvePath(values.json)
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), nodes: count, seconds, rate, phases, pass }, null, 2))
+  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), nodes: count, seconds, rate, maxInboundShouts: shoutLimit, phases, pass }, null, 2))
   console.log(`(JSON: ${path})`)
   await Promise.all(nodes.map(async n => { await n.stop() }))
 }
