@@ -32,7 +32,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
   const penalties = new Penalties()
   const { transports, connectionEncrypters, streamMuxers } = stack()
   // Filled in by the node, whose limits gossipsub consults before verifying a message.
-  const gossipLimits = { overRate: (_author: string): boolean => false }
+  const gossipLimits = { overRate: (_author: string, _count: number): boolean => false }
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey,
@@ -62,7 +62,7 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
         maxQueuedBytes: opts.maxQueuedBytes,
         penalty: peer => penalties.of(peer),
         quarantined: peer => penalties.quarantined(peer),
-        overRate: author => gossipLimits.overRate(author)
+        overRate: (author, count) => gossipLimits.overRate(author, count)
       })
     }
   })

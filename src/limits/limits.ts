@@ -65,13 +65,14 @@ export class Limits {
   }
 
   /**
-   * Whether `author`, sending its own shout, has already used up its rate: asked before the
+   * Whether `author`, sending its own shout (`count` of them so far, uncharged), has already used
+   * up its rate: asked before the
    * shout's signature is checked, so a flood past the rate costs neither a verification nor a
    * forward. Charges nothing while within the rate (`admit` does, once the shout is verified);
    * past it the shout is counted, reported and must be dropped, and costs the author points.
    */
-  overShoutRate (author: string): boolean {
-    if (this.shouts.holds(author)) return false
+  overShoutRate (author: string, count = 1): boolean {
+    if (this.shouts.holds(author, count)) return false
     this.init.stats.rateLimited++
     this.record(author, 'rate', 'shout')
     this.penalize(author, EXCESS_POINTS)
