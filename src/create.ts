@@ -31,6 +31,8 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
   const peerCap = new PeerCap(opts.maxPeers)
   const penalties = new Penalties()
   const { transports, connectionEncrypters, streamMuxers } = stack()
+  // Filled in by the node, whose limits gossipsub consults before verifying a message.
+  const gossipLimits = { overRate: (_author: string, _count: number): boolean => false }
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey,
@@ -55,11 +57,17 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: pubsubService({ maxDataLength: opts.maxMessageSize, maxQueuedBytes: opts.maxQueuedBytes, penalty: peer => penalties.of(peer) })
+      pubsub: pubsubService({
+        maxDataLength: opts.maxMessageSize,
+        maxQueuedBytes: opts.maxQueuedBytes,
+        penalty: peer => penalties.of(peer),
+        quarantined: peer => penalties.quarantined(peer),
+        overRate: (author, count) => gossipLimits.overRate(author, count)
+      })
     }
   })
   peerCap.connectedPeers = () => libp2p.getPeers()
-  const node = new ShoalNode(libp2p, opts, { sightings, privateKey, policy, peerCap, penalties })
+  const node = new ShoalNode(libp2p, opts, { sightings, privateKey, policy, peerCap, penalties, gossipLimits })
   try {
     await node.start()
   } catch (err) {

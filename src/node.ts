@@ -168,7 +168,7 @@ export class ShoalNode {
   #startedAt = 0
   #stopping: Promise<void> | undefined
 
-  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy, peerCap?: PeerCap, penalties?: Penalties }) {
+  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy, peerCap?: PeerCap, penalties?: Penalties, gossipLimits?: { overRate: (author: string, count: number) => boolean } }) {
     this.#libp2p = libp2p
     this.#opts = opts
     this.#privateKey = deps.privateKey
@@ -205,6 +205,7 @@ export class ShoalNode {
       report: (peer, kind, channel, dropped) => { this.#hub.emit({ type: 'limit', peerId: peer, kind, channel, dropped }) }
     })
     if (deps.peerCap != null) deps.peerCap.onRefuse = peer => { this.#limits.hit(peer, 'peers', 'connection') }
+    if (deps.gossipLimits != null) deps.gossipLimits.overRate = (author, count) => this.#limits.overShoutRate(author, count)
     this.#wire = new Wire({
       libp2p,
       log: logger('shoal:wire'),

@@ -19,6 +19,18 @@ test('a token bucket allows its burst, then its rate, per key', t => {
   t.true(r.take('a', 3, 400))
 })
 
+test('a token bucket can be asked whether it holds tokens without spending any (the check before a signature is verified)', t => {
+  const r = new RateLimiter(10, 2)
+  t.true(r.holds('a', 1, 0), 'an unknown key starts full')
+  t.true(r.holds('a', 1, 0), 'asking took nothing')
+  t.true(r.take('a', 1, 0))
+  t.true(r.take('a', 1, 0))
+  t.false(r.holds('a', 1, 0), 'empty')
+  t.false(r.holds('a', 1, 50))
+  t.true(r.holds('a', 1, 100), 'refilled at 10 a second')
+  t.true(r.take('a', 1, 100), 'and asking did not spend the refill')
+})
+
 test('a token bucket keeps a bounded number of keys: refilled ones are forgotten first, a limited one is kept', t => {
   const r = new RateLimiter(10, 20, 3)
   for (let i = 0; i < 20; i++) r.take('busy', 1, 0)

@@ -54,6 +54,23 @@ test('a raw gossipsub message claiming another peer\'s id is rejected by strict 
   t.deepEqual(shoutsOf(log)[1], { from: b.id, data: 'really b' })
 })
 
+test('gossip in a peer\'s own name with a bad signature: gossipsub graylists the peer after a few (per-topic invalid-message score)', async t => {
+  const [a] = await startMesh(t, 1, i => memoryOptions({ name: `n${i}`, groups: ['g'] }))
+  const key = await generateKeyPair('Ed25519')
+  const other = await generateKeyPair('Ed25519')
+  const mallory = await start(t, memoryOptions({ name: 'mallory', privateKey: key, groups: ['g'], bootstrap: a.addresses() }))
+  await until(() => a.peer(mallory.id) != null, 10_000, 'mallory not seen')
+  const score = (): number => (a.libp2p.services.pubsub as unknown as { getScore: (p: string) => number }).getScore(mallory.id)
+  t.is(score(), 0)
+  const stream = await mallory.libp2p.dialProtocol(peerIdFromString(a.id), '/meshsub/1.1.0')
+  // Signed with another key: the signature does not match mallory's id. Shoal's validator never
+  // sees these (gossipsub refuses them first), so only the topic score can count them.
+  stream.send(lp.encode.single(RPC.encode({ subscriptions: [], messages: await Promise.all([1, 2, 3, 4].map(async i => await gossip(mallory.id, other, `bad ${i}`))) })))
+  // Gossipsub caches a score for a second.
+  await until(() => score() <= -80, 5000, `mallory's score at a stayed at ${score()}`)
+  t.is(a.stats().shoutsReceived, 0)
+})
+
 test('direct frames carry no sender field: a shout or whisper is from the authenticated remote, and cannot shadow another\'s shouts', async t => {
   const [a, b, mallory] = await startMesh(t, 3, i => memoryOptions({ name: `n${i}`, groups: ['g'] }))
   const seqs: number[] = []

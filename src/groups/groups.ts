@@ -3,7 +3,7 @@ import { decodeShout, encodeFrame, encodeShout } from '../codec/frame.js'
 import type { ShoutEnvelope } from '../codec/frame.js'
 import { SeenCache } from '../util/seen-cache.js'
 import { ReplayWindow } from './replay-window.js'
-import { TopicValidatorResult, type GossipSub } from './pubsub.js'
+import { scoreTopic, TopicValidatorResult, type GossipSub } from './pubsub.js'
 import type { PeerId } from '@libp2p/interface'
 import type { NodeStats } from '../types.js'
 
@@ -56,6 +56,7 @@ export class Groups {
 
   subscribe (group: string): void {
     this.init.pubsub.topicValidators.set(TOPIC_PREFIX + group, this.validate)
+    scoreTopic(this.init.pubsub, TOPIC_PREFIX + group)
     this.init.pubsub.subscribe(TOPIC_PREFIX + group)
   }
 

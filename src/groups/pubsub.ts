@@ -2,6 +2,8 @@
 // supports libp2p 3 is a change here and nowhere else.
 import { gossipsub, TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
 import { toString as u8ToString } from 'uint8arrays/to-string'
+import { equals as u8Equals } from 'uint8arrays/equals'
+import type { PeerId } from '@libp2p/interface'
 
 export { TopicValidatorResult }
 export type { GossipSub }
@@ -13,6 +15,14 @@ export interface PubsubInit {
   maxQueuedBytes: number
   /** A peer's misbehaviour points (see Penalties): gossipsub graylists it past 80. */
   penalty: (peer: string) => number
+  /** Whether `peer` is quarantined (see Penalties): its gossip is dropped unread from then on. */
+  quarantined: (peer: string) => boolean
+  /**
+   * Whether `author`, sending its own message (the `count`th of its own in one RPC), is past its
+   * shout rate (see Limits.overShoutRate): asked before the signature is verified; if so the
+   * message is dropped unverified.
+   */
+  overRate: (author: string, count: number) => boolean
 }
 
 // Gossipsub's default thresholds, stated here because the penalty weight below is chosen from
@@ -20,8 +30,46 @@ export interface PubsubInit {
 // even parsed, until its points decay (half-life 30 s). Shoal also quarantines it then (Penalties).
 const THRESHOLDS = { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80, acceptPXThreshold: 10, opportunisticGraftThreshold: 20 }
 
+// Per-topic score (P1-P4) of a group's topic. Only invalid messages count (P4): a peer that
+// passes on messages with a bad signature, or that Shoal rejects as malformed, is graylisted after
+// three (-10 x count squared), and the count halves every 30 s like Shoal's own points. Bad
+// signatures never reach Shoal's validator, so without this they would cost the sender nothing.
+// Time in mesh and first deliveries (P1, P2) earn nothing, so an honest peer's score stays 0 and
+// graylisting tracks misbehaviour alone; mesh delivery rates (P3) are off: a group is quiet when
+// nobody talks, and a quiet mesh peer is not a faulty one.
+const TOPIC_SCORE = {
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  timeInMeshQuantum: 1000,
+  timeInMeshCap: 1,
+  firstMessageDeliveriesWeight: 0,
+  firstMessageDeliveriesDecay: 0.5,
+  firstMessageDeliveriesCap: 1,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 0.5,
+  meshMessageDeliveriesCap: 1,
+  meshMessageDeliveriesThreshold: 1,
+  meshMessageDeliveriesWindow: 10,
+  meshMessageDeliveriesActivation: 5000,
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 0.5,
+  invalidMessageDeliveriesWeight: -10,
+  invalidMessageDeliveriesDecay: 0.5 ** (1 / 30)
+}
+
+/**
+ * Scores `topic` with the parameters above. Gossipsub takes per-topic parameters only at
+ * construction, and group topics come and go, so they are added to its live table
+ * (`score.params.topics`, @libp2p/gossipsub 17), which it reads on every score.
+ */
+export function scoreTopic (pubsub: GossipSub, topic: string): void {
+  const topics = (pubsub as unknown as { score?: { params?: { topics?: Record<string, typeof TOPIC_SCORE> } } }).score?.params?.topics
+  if (topics == null) throw new Error('gossipsub has no score.params.topics: per-topic scoring needs updating')
+  topics[topic] ??= { ...TOPIC_SCORE }
+}
+
 export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
-  return gossipsub({
+  const create = gossipsub({
     // Shoal decides who must get a shout from its own membership view and fills gaps by direct
     // delivery, so publishing before gossipsub has seen any subscriber is normal, not an error.
     allowPublishToZeroTopicPeers: true,
@@ -50,4 +98,39 @@ export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
       IPColocationFactorWeight: 0
     }
   })
+  return (components) => guard(create(components), init)
+}
+
+// The RPC as gossipsub decodes it, as far as the guard reads it.
+interface Rpc { messages: Array<{ from?: Uint8Array }> }
+
+/**
+ * Puts Shoal's limits in front of gossipsub's signature check. Gossipsub verifies every new
+ * message's signature (and passes it on to its mesh) before its topic validator runs, where the
+ * per-author rate is charged, and its graylist reads a score cached for a heartbeat: a flooder's
+ * messages cost every node a verification each until then, and those within the rate a forward.
+ * Here, per RPC, before any of that: a quarantined peer's RPCs are dropped unread, and a message
+ * whose author is the peer that sent it (the connection authenticates that peer, so no one can
+ * spend another's rate) is dropped unverified once that author is past its rate. Messages
+ * authored by others are left to the verified path. `handleReceivedRpc` is the method gossipsub's
+ * stream reader calls for each RPC (@libp2p/gossipsub 17); test/gossip-guard.test.ts shows messages
+ * dropped here.
+ */
+function guard (pubsub: GossipSub, init: PubsubInit): GossipSub {
+  const target = pubsub as unknown as { handleReceivedRpc?: (from: PeerId, rpc: Rpc) => Promise<void> }
+  if (typeof target.handleReceivedRpc !== 'function') throw new Error('gossipsub has no handleReceivedRpc: the guard needs updating')
+  const handle = target.handleReceivedRpc.bind(pubsub)
+  target.handleReceivedRpc = async (from, rpc) => {
+    const id = from.toString()
+    if (init.quarantined(id)) return
+    if (rpc.messages.length > 0) {
+      const self = from.toMultihash().bytes
+      // The rate is charged only after verification, so one RPC's own messages are counted
+      // here against what the bucket holds: a batch cannot slip past a bucket with one token.
+      let own = 0
+      rpc.messages = rpc.messages.filter(m => m.from == null || !u8Equals(m.from, self) || !init.overRate(id, ++own))
+    }
+    await handle(from, rpc)
+  }
+  return pubsub
 }

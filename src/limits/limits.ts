@@ -64,6 +64,20 @@ export class Limits {
     return false
   }
 
+  /**
+   * Whether `author`, sending its own shout (the `count`th of an RPC, none charged yet), has
+   * already used up its rate: asked before the shout's signature is checked, so a flood past the
+   * rate costs neither a verification nor a forward. Charges nothing while within the rate (`admit` does, once the shout is verified);
+   * past it the shout is counted, reported and must be dropped, and costs the author points.
+   */
+  overShoutRate (author: string, count = 1): boolean {
+    if (this.shouts.holds(author, count)) return false
+    this.init.stats.rateLimited++
+    this.record(author, 'rate', 'shout')
+    this.penalize(author, EXCESS_POINTS)
+    return true
+  }
+
   /** A peer sent bytes that do not decode or break the framing: it loses standing with gossipsub too. */
   malformed (peer: string): void { this.penalize(peer, MALFORMED_POINTS) }
 

@@ -24,6 +24,12 @@ export class RateLimiter {
     return true
   }
 
+  /** Whether `key`'s bucket holds `cost` tokens now, taking none: a check that charges nothing. */
+  holds (key: string, cost = 1, now = Date.now()): boolean {
+    const b = this.buckets.get(key)
+    return b == null || Math.min(this.burst, b.tokens + (now - b.at) * this.rate / 1000) >= cost
+  }
+
   /** Drops buckets that have refilled (a new bucket starts full, so nothing is lost), or the oldest. */
   private evictFull (now: number): void {
     for (const [key, b] of this.buckets) {
