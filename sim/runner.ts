@@ -145,6 +145,8 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   const views: Array<Set<number>> = Array.from({ length: N }, () => new Set())
   const sends = new Map<string, Send>()
   let rxCount = 0
+  // Suspicions and exits seen by any node, for the live status line: the first sign of a mesh in trouble.
+  let alarms = 0
 
   const onObserved = (o: Observed): void => {
     if (o.type === 'ev') {
@@ -153,6 +155,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       rec.events.push({ o: o.key, event: o.event, p, reason: o.reason, at: o.at })
       if (o.event === 'enter') views[o.key].add(p)
       if (o.event === 'exit') views[o.key].delete(p)
+      if (o.event === 'suspect' || (o.event === 'exit' && o.reason !== 'left')) alarms++
     } else if (o.type === 'rx') {
       rec.receipts.push({ kind: o.kind, q: o.q, o: o.key, at: o.at })
       rxCount++
@@ -256,7 +259,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       const last = new Map<string, number>()
       for (const s of rec.samples) last.set(s.worker, s.rss)
       const rss = [...last.values()].reduce((a, b) => a + b, 0)
-      opts.status?.(`[${phase}] ${t}  up ${peers.filter(p => p.up).length}/${N}  views ${viewCount()}/${expectedViews()}  shouts ${shoutsSent} rx ${rxCount}  faults ${rec.timeline.length}  rss ${(rss / 2 ** 20).toFixed(0)} MB`)
+      opts.status?.(`[${phase}] ${t}  up ${peers.filter(p => p.up).length}/${N}  views ${viewCount()}/${expectedViews()}  alarms ${alarms}  shouts ${shoutsSent} rx ${rxCount}  faults ${rec.timeline.length}  rss ${(rss / 2 ** 20).toFixed(0)} MB`)
     }, opts.statusEveryMs ?? 1000)
   const sampler = setInterval(() => { for (const w of workers) w.send({ cmd: 'sample' }) }, 2000)
   // mDNS queries again every interval and every node answers: a node that missed a peer (a dial

@@ -290,7 +290,7 @@ export class ShoalNode {
         groupDegree: GROUP_DEGREE,
         connected: () => this.#connectedIds(),
         groups: () => this.#self.groups,
-        groupsOf: id => this.#table.info(id)?.groups,
+        groupsOf: id => this.#table.groups(id),
         ids: () => this.#table.ids(),
         strangerInterval: opts.presence.syncInterval
       })

@@ -116,8 +116,9 @@ export class Dialer {
   private tieBreak (id: PeerId, addrs: Multiaddr[], delay = 0): void {
     // mDNS repeats every peer every few seconds: in a partial mesh most sightings are not wanted,
     // and a timer for each would be thousands a minute.
-    if (this.init.wants != null && !this.init.wants(id.toString(), this.dialing.size, false)) return
-    const wait = delay + (id.toString() < this.self ? this.init.tieBreakDelay : 0) + Math.random() * (this.init.spread ?? 0)
+    const key = id.toString()
+    if (this.init.wants != null && !this.init.wants(key, this.dialing.size, false)) return
+    const wait = delay + (key < this.self ? this.init.tieBreakDelay : 0) + Math.random() * (this.init.spread ?? 0)
     if (wait > 0) this.later(wait, () => { void this.dial(id, addrs) })
     else void this.dial(id, addrs)
   }

@@ -80,6 +80,9 @@ export class PeerTable {
     return info
   }
 
+  /** The groups of `id`; read for every sighting in a partial mesh, so without copying a PeerInfo. */
+  groups (id: string): readonly string[] | undefined { return this.peers.get(id)?.state.groups }
+
   /** The state of `id` as it signed it, if we hold its signature. */
   signed (id: string): SignedState | undefined { return this.peers.get(id)?.signed }
 
