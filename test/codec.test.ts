@@ -50,7 +50,8 @@ test('every frame type round-trips', t => {
     { type: 'ping', seq: 0 }, { type: 'pong', seq: 2 ** 50 }, { type: 'nack', seq: 9 },
     { type: 'ping-req', seq: 5, target: '12D3KooWxyz' },
     { type: 'suspect', peer: '12D3KooWxyz', ver: Date.now() }, { type: 'dead', peer: 'Qm1', ver: 1 }, { type: 'left', peer: 'Qm2', ver: 7 }, { type: 'prune' },
-    { type: 'digest', count: 100, hash: Number.MAX_SAFE_INTEGER }
+    { type: 'digest', count: 100, hash: Number.MAX_SAFE_INTEGER },
+    { type: 'versions', entries: [] }, { type: 'versions', entries: [[Number.MAX_SAFE_INTEGER, 0], [0, 2 ** 40], [127, 128]] }
   ]
   for (const f of presence) t.deepEqual(decodeFrame(encodeFrame(f)), f)
 })
@@ -78,7 +79,7 @@ test('request frames round-trip; malformed ones are DecodeErrors; long error mes
   for (const b of bad) t.throws(() => decodeFrame(b), { instanceOf: DecodeError })
 })
 
-test('presence frames with a missing or oversized peer id, or a malformed list of states, are DecodeErrors', t => {
+test('presence frames with a missing or oversized peer id, or a malformed list of states or versions, are DecodeErrors', t => {
   const entry = encodeFrame({ type: 'states', states: [{ id: 'p', signed }] }).subarray(2) // one entry, without type and count
   const bad = [
     Uint8Array.of(9, 1), // ping-req without target
@@ -90,7 +91,11 @@ test('presence frames with a missing or oversized peer id, or a malformed list o
     Uint8Array.of(15, 1, ...entry, 0), // trailing byte
     Uint8Array.of(15, 1, ...entry.subarray(0, entry.length - 3)), // truncated
     Uint8Array.of(15, 1, 0, ...entry.subarray(2)), // empty peer id
-    Uint8Array.of(15, 0xff, 0xff, 0x7f) // more states than any view holds
+    Uint8Array.of(15, 0xff, 0xff, 0x7f), // more states than any view holds
+    Uint8Array.of(19, 2, 1, 1), // says two versions, holds one
+    Uint8Array.of(19, 1, 1), // a hash without its version
+    Uint8Array.of(19, 1, 1, 1, 0), // trailing byte
+    Uint8Array.of(19, 0xff, 0xff, 0x7f) // more versions than any view holds
   ]
   for (const b of bad) t.throws(() => decodeFrame(b), { name: 'DecodeError' })
 })

@@ -44,6 +44,7 @@ const frame = fc.oneof(
   fc.record({ seq: fc.nat(), target: peerId }).map(f => ({ type: 'ping-req' as const, ...f })),
   fc.constantFrom('suspect' as const, 'dead' as const, 'left' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
   fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f })),
+  fc.array(fc.tuple(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.nat({ max: Number.MAX_SAFE_INTEGER })), { maxLength: 8 }).map(entries => ({ type: 'versions' as const, entries })),
   fc.constant({ type: 'prune' as const })
 ) as fc.Arbitrary<Frame>
 

@@ -49,8 +49,11 @@ export type Frame =
   | { type: 'left', peer: string, ver: number }
   // The sender is about to close our connection on purpose (partial mesh rotation): not a failure.
   | { type: 'prune' }
-  // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'states' frame.
+  // Anti-entropy: a digest of the sender's view; a mismatch is answered with a 'versions' frame.
   | { type: 'digest', count: number, hash: number }
+  // Anti-entropy: the sender's view as [hash of peer id, version] pairs (see presence/digest.ts);
+  // the receiver answers with a 'view' of the states the sender lacks or holds older.
+  | { type: 'versions', entries: Array<[idHash: number, ver: number]> }
   // Other peers' signed states, as news: a newcomer or a change, passed on.
   | { type: 'states', states: RelayedState[] }
   // The sender's whole view, handed to a newcomer or to a peer whose digest differs: what is new
@@ -81,6 +84,7 @@ const STATES = 15
 const LEFT = 16
 const PRUNE = 17
 const VIEW = 18
+const VERSIONS = 19
 const REQUEST = 20
 const REPLY = 21
 const REPLY_ERROR = 22
@@ -129,6 +133,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'digest': return withType(DIGEST, concat(varint.encode(frame.count), varint.encode(frame.hash)))
     case 'states': return withType(STATES, encodeStates(frame.states))
     case 'view': return withType(VIEW, encodeStates(frame.states))
+    case 'versions': return encodeVersions(frame.entries)
     case 'request': {
       const service = enc.encode(frame.service)
       return joined(REQUEST, varint.encode(frame.id), varint.encode(service.byteLength), service, frame.payload)
@@ -173,6 +178,7 @@ export function decodeFrame (buf: Uint8Array): Frame {
     }
     case STATES: return { type: 'states', states: decodeStates(body) }
     case VIEW: return { type: 'view', states: decodeStates(body) }
+    case VERSIONS: return { type: 'versions', entries: decodeVersions(body) }
     case REQUEST: {
       const id = readVarint(body, 0)
       const len = readVarint(body, id.next)
@@ -259,6 +265,34 @@ function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
 function readPeerId (buf: Uint8Array): string {
   if (buf.byteLength === 0 || buf.byteLength > LIMITS.peerIdBytes) throw new DecodeError('bad peer id')
   return decodeText(buf)
+}
+
+function encodeVersions (entries: Array<[number, number]>): Uint8Array {
+  let size = 1 + varint.encodingLength(entries.length)
+  for (const [h, v] of entries) size += varint.encodingLength(h) + varint.encodingLength(v)
+  const out = new Uint8Array(size)
+  out[0] = VERSIONS
+  let at = 1
+  for (const n of [entries.length, ...entries.flat()]) {
+    varint.encode(n, out, at)
+    at += varint.encodingLength(n)
+  }
+  return out
+}
+
+function decodeVersions (body: Uint8Array): Array<[number, number]> {
+  const count = readVarint(body, 0)
+  if (count.value > LIMITS.peers) throw new DecodeError(`more than ${LIMITS.peers} versions`)
+  const entries: Array<[number, number]> = []
+  let at = count.next
+  for (let i = 0; i < count.value; i++) {
+    const h = readVarint(body, at)
+    const v = readVarint(body, h.next)
+    entries.push([h.value, v.value])
+    at = v.next
+  }
+  if (at !== body.byteLength) throw new DecodeError('trailing bytes after versions')
+  return entries
 }
 
 function readVarint (buf: Uint8Array, offset: number): { value: number, next: number } {
