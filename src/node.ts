@@ -152,6 +152,8 @@ export class ShoalNode {
   // Peers we have sent our hello to. Not the same as the table: a peer is introduced to us only
   // when its hello arrives, and a change made in between must still reach it.
   readonly #introduced = new Set<string>()
+  // Peers whose own state reached us over a connection of theirs (their hello, or a change).
+  readonly #heardFirstHand = new Set<string>()
   readonly #acks: AckTracker
   readonly #pending: PendingDeliveries
   readonly #prober: Prober
@@ -1163,6 +1165,10 @@ export class ShoalNode {
     // not reported as lost. A peer that reconnected meanwhile was a flap, not an exit.
     void this.#wire.drained(id, 1000).then(async () => {
       if (this.#stopping != null || !this.#table.has(id) || connected()) return
+      // A connection that never carried its hello says nothing about the peer: its deny list
+      // may close ours as it opens. Taken for a crash, each redial was a death told to others,
+      // and the peer, alive, refuted: measured, the whole mesh saw it flap several times a second.
+      if (!this.#heardFirstHand.has(id)) return
       // Closed on purpose (partial mesh rotation), by us or by it.
       if (this.#overlay?.recentlyPruned(id) === true) return
       // A closed connection is the fastest sign of a crash, but not proof: one quick redial tells
@@ -1185,6 +1191,7 @@ export class ShoalNode {
 
   #gone (id: string, reason: 'left' | 'lost'): void {
     this.#introduced.delete(id)
+    this.#heardFirstHand.delete(id)
     this.#suspicions.clear(id)
     this.#viewSent.delete(id)
     this.#versionsSent.delete(id)
@@ -1258,6 +1265,7 @@ export class ShoalNode {
 
   /** A state from its owner: a hello, or a change. Acknowledged, since the owner waits for that. */
   #onHello (from: string, signed: SignedState): void {
+    this.#heardFirstHand.add(from)
     this.#sendPresence(from, { type: 'ack', ver: signed.state.ver }, 'data')
     const change = this.#apply(from, signed)
     // In a partial mesh every change, not just an entry, reaches the others only through us.

@@ -93,3 +93,18 @@ test('a denied peer does not come in second hand: not through a neighbour\'s vie
   t.is(a.libp2p.getConnections().filter(conn => conn.remotePeer.toString() === c.id).length, 0)
   t.log(`a dropped ${a.stats().deniedDropped} relayed message(s) of the denied peer`)
 })
+
+test('a deny list on one side only: the refused peer does not take the one refusing it for dead, and nobody sees it flap', async t => {
+  // a refuses c; c hears of a through b and dials it, and a's gater closes each such connection
+  // as it opens. That says nothing about a being alive: it must not turn into an exit anywhere.
+  const c = await start(t, memoryOptions({ name: 'c', profile: 'local' }))
+  const a = await start(t, memoryOptions({ name: 'a', profile: 'local', deny: [c.id] }))
+  const b = await start(t, memoryOptions({ name: 'b', profile: 'local', bootstrap: [...a.addresses(), ...c.addresses()] }))
+  await until(() => b.peers().length === 2 && c.peer(a.id) != null, 10_000, 'c did not hear of a through b')
+  const atB = record(b)
+  const atC = record(c)
+  await sleep(5000)
+  t.false(atB.some(e => e.type === 'exit' && e.peer.id === a.id), 'b saw a exit')
+  t.false(atC.some(e => e.type === 'exit' && e.peer.id === a.id), 'c saw a exit')
+  t.not(c.peer(a.id), undefined)
+})
