@@ -1,6 +1,5 @@
 import * as lp from 'it-length-prefixed'
 import { raceSignal } from 'race-signal'
-import { Uint8ArrayList } from 'uint8arraylist'
 import type { Connection, Libp2p, Logger, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 import { FrameReader, UnexpectedEOFError } from './frame-reader.js'
 
@@ -42,9 +41,6 @@ export class Wire {
   // The streams of `outbound` that are open, for trySend.
   private readonly ready = new Map<string, Stream>()
   private readonly inbound = new Map<Stream, { peer: string, done: Promise<void> }>()
-  // Control frames waiting for the end of this turn of the event loop, by stream (see cork).
-  private readonly corked = new Map<Stream, Uint8ArrayList>()
-  private uncork: ReturnType<typeof setTimeout> | undefined
   private stopping = false
 
   constructor (private readonly init: WireInit) {}
@@ -64,36 +60,8 @@ export class Wire {
   trySend (peer: string, frame: Uint8Array, lane: Lane = 'data'): boolean {
     const stream = this.ready.get(`${peer}/${lane}`)
     if (stream == null || stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return false
-    this.put(stream, lp.encode.single(frame), lane)
+    stream.send(lp.encode.single(frame))
     return true
-  }
-
-  private put (stream: Stream, bytes: Uint8ArrayList, lane: Lane): void {
-    if (lane === 'control') this.cork(stream, bytes)
-    else stream.send(bytes)
-  }
-
-  /**
-   * Holds a control frame until the end of this turn of the event loop, so that what a node
-   * sends one peer in a turn goes out as one write (one Yamux and one Noise frame) instead of
-   * one each. Relayed suspicions and deaths come in bursts: at 500 peers, writing them one by
-   * one took a third of each simulator worker's time. The busier the node, the longer its turns
-   * and the more each write carries; a frame waits about a millisecond when it is idle. Not the
-   * data lane: a request's round trip would pay that millisecond.
-   */
-  private cork (stream: Stream, bytes: Uint8ArrayList): void {
-    const held = this.corked.get(stream)
-    if (held != null) held.append(bytes)
-    else this.corked.set(stream, bytes)
-    this.uncork ??= setTimeout(() => { this.flush() }, 0)
-  }
-
-  private flush (): void {
-    clearTimeout(this.uncork)
-    this.uncork = undefined
-    // A stream that closed meanwhile loses its frames, as it would have had they been written.
-    for (const [stream, bytes] of this.corked) if (stream.writeStatus === 'writable') stream.send(bytes)
-    this.corked.clear()
   }
 
   /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
@@ -108,7 +76,7 @@ export class Wire {
         stream = await this.open(peer, key, signal)
         if (stream.writeStatus !== 'writable') throw new Error('stream closed')
         await drained(stream, signal)
-        this.put(stream, lp.encode.single(frame), lane)
+        stream.send(lp.encode.single(frame))
         return
       } catch (err) {
         if (stream != null) this.drop(key, stream)
@@ -163,7 +131,6 @@ export class Wire {
   /** Lets queued frames go out (each close bounded by a `grace()` signal), then releases every stream. */
   async stop (grace: () => AbortSignal): Promise<void> {
     this.stopping = true
-    this.flush()
     await this.init.libp2p.unhandle(WIRE_PROTOCOL).catch(() => {})
     const streams = await Promise.allSettled(this.outbound.values())
     await Promise.allSettled(streams.map(async r => {
