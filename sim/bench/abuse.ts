@@ -69,8 +69,10 @@ async function attacker (variant: Variant, addresses: string[], protocols: strin
       await new Promise(resolve => setImmediate(resolve))
     }
   } else if (variant === 'flood') {
-    // A well-formed member that shouts as fast as its event loop lets it.
-    const node = await createNode({ name: 'attacker', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], bootstrap: addresses, profile: 'local' })
+    // A well-formed member that shouts as fast as its event loop lets it. shout() paces itself
+    // below its own maxInboundShouts, so the attacker sets that sky-high (as anyone may): only
+    // the honest nodes' limit holds it back.
+    const node = await createNode({ name: 'attacker', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], bootstrap: addresses, profile: 'local', maxInboundShouts: 1e9 })
     while (node.peersIn('g').length < addresses.length) await sleep(50)
     process.send?.({ ready: true })
     const junk = new Uint8Array(1024)
