@@ -154,7 +154,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
     maxPeers: o.maxPeers ?? 200,
     degree: o.degree,
-    maxInboundShouts: o.maxInboundShouts ?? 500,
+    maxInboundShouts: o.maxInboundShouts ?? 50,
     maxInboundMessages: o.maxInboundMessages ?? 50_000,
     maxInboundBytes: o.maxInboundBytes ?? 64 * 1024 * 1024,
     maxQueuedBytes: o.maxQueuedBytes ?? Math.max(8 * 1024 * 1024, 4 * (o.maxMessageSize ?? 1024 * 1024)),
