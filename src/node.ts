@@ -128,6 +128,7 @@ export class ShoalNode {
     whispersSent: 0,
     whispersReceived: 0,
     malformedDropped: 0,
+    unknownSenderDropped: 0,
     expiredDropped: 0,
     filteredDropped: 0,
     unreadableDropped: 0,
@@ -189,7 +190,7 @@ export class ShoalNode {
       this.#log('%d peer(s) did not acknowledge state %d within %d ms', missing, ver, opts.ackTimeout)
     })
     this.#pending = new PendingDeliveries(PENDING_MAX_ITEMS, PENDING_MAX_MS, (peer, count, why) => {
-      this.#stats.malformedDropped += count
+      this.#stats.unknownSenderDropped += count
       this.#log.error('dropping %d message(s) from %s: %s', count, peer, why)
     })
     this.#hub = new EventHub((err, type) => {

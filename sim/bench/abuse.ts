@@ -46,6 +46,8 @@ interface Phase {
   /** Summed over the honest nodes: what the limits dropped and what decoders rejected. */
   rateLimited: number
   malformedDropped: number
+  /** Shouts held for a sender not in the view (the removed flooder's, still in flight), then dropped. */
+  unknownSenderDropped: number
   limitEvents: number
   /** What the attacker says it sent (shouts, or garbage streams opened). */
   attackerSent: number
@@ -164,7 +166,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
   for (const off of offs) off()
   const after = nodes.map(n => n.stats())
   loop.disable()
-  const sum = (key: 'rateLimited' | 'malformedDropped' | 'quarantined'): number => after.reduce((s, a, i) => s + a[key] - before[i][key], 0)
+  const sum = (key: 'rateLimited' | 'malformedDropped' | 'unknownSenderDropped' | 'quarantined'): number => after.reduce((s, a, i) => s + a[key] - before[i][key], 0)
   const expected = sent * (nodes.length - 1)
   return {
     variant,
@@ -175,6 +177,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
     latency: distribution(latencies),
     rateLimited: sum('rateLimited'),
     malformedDropped: sum('malformedDropped'),
+    unknownSenderDropped: sum('unknownSenderDropped'),
     limitEvents,
     attackerSent,
     loopDelayP99: loop.percentile(99) / 1e6,
