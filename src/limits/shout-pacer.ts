@@ -17,6 +17,8 @@ export interface ShoutPacerInit {
 const BURST_SHARE = 0.25
 const RATE_SHARE = 0.75
 const SELF = 'self'
+// A monotonic clock: a wall clock set back would otherwise hold every shout until it caught up.
+const now = (): number => performance.now()
 
 interface Waiter { resolve: () => void, reject: (err: unknown) => void, signal?: AbortSignal, onAbort?: () => void }
 
@@ -44,8 +46,8 @@ export class ShoutPacer {
   async turn (signal?: AbortSignal): Promise<void> {
     if (this.stopped) throw new NodeStoppedError()
     signal?.throwIfAborted()
-    if (this.line.length === 0 && this.bucket.take(SELF)) return
-    const waitMs = this.bucket.until(SELF, this.line.length + 1)
+    if (this.line.length === 0 && this.bucket.take(SELF, 1, now())) return
+    const waitMs = this.bucket.until(SELF, this.line.length + 1, now())
     if (waitMs > this.init.maxWaitMs) throw new RateLimitedError(this.init.inboundRate, waitMs, this.init.maxWaitMs)
     await new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal }
@@ -75,13 +77,13 @@ export class ShoutPacer {
   private arm (): ReturnType<typeof setTimeout> {
     return setTimeout(() => {
       this.timer = undefined
-      while (this.line.length > 0 && this.bucket.take(SELF)) {
+      while (this.line.length > 0 && this.bucket.take(SELF, 1, now())) {
         const w = this.line.shift() as Waiter
         this.release(w)
         w.resolve()
       }
       if (this.line.length > 0) this.timer = this.arm()
-    }, Math.ceil(this.bucket.until(SELF, 1)))
+    }, Math.ceil(this.bucket.until(SELF, 1, now())))
   }
 
   private disarm (): void {
