@@ -41,7 +41,7 @@ export interface NodeOptions {
    */
   degree?: number
   /**
-   * Shouts accepted per second from one sender; the excess is dropped and reported (default 50).
+   * Shouts accepted per second from one sender; the excess is dropped and reported (default 20).
    * This node paces its own shouts below it too (see ShoutPacer), so give every member the same value.
    */
   maxInboundShouts?: number
@@ -157,7 +157,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
     maxPeers: o.maxPeers ?? 200,
     degree: o.degree,
-    maxInboundShouts: o.maxInboundShouts ?? 50,
+    maxInboundShouts: o.maxInboundShouts ?? 20,
     maxInboundMessages: o.maxInboundMessages ?? 50_000,
     maxInboundBytes: o.maxInboundBytes ?? 64 * 1024 * 1024,
     maxQueuedBytes: o.maxQueuedBytes ?? Math.max(8 * 1024 * 1024, 4 * (o.maxMessageSize ?? 1024 * 1024)),

@@ -32,7 +32,9 @@ async function honestShouts (from: ShoalNode, to: ShoalNode[], count: number, ti
 }
 
 test('random bytes and absurd length prefixes on every Shoal and gossipsub protocol: the node stays up, loses no honest message, and quarantines the sender', async t => {
-  const [a, b, c] = await startMesh(t, 3, i => memoryOptions({ name: `n${i}`, groups: ['g'] }))
+  // About garbage, not rates: 200 a second lets the 2 x 100 honest shouts below go out in half a
+  // second each; the default (20) would pace them over 6 s each.
+  const [a, b, c] = await startMesh(t, 3, i => memoryOptions({ name: `n${i}`, groups: ['g'], maxInboundShouts: 200 }))
   const rogue = await createLibp2p({ addresses: { listen: [`/memory/rogue-bytes-${process.pid}`] }, transports: [memory()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
   t.teardown(async () => { await rogue.stop() })
   // It answers the wire protocol (reading and discarding), or the node would hang up on it as a stranger.
@@ -76,8 +78,8 @@ test('random bytes and absurd length prefixes on every Shoal and gossipsub proto
 
 test('a member that stops reading (SIGSTOP): shouts to the others are not held up, its backlog is capped and reported, whispers to it are refused with QueueFullError', async t => {
   t.timeout(50_000)
-  // About back-pressure, not rates: the old default of 500 a second paces the 256 shouts below
-  // lets them go out in a couple of seconds instead of seven at the default.
+  // About back-pressure, not rates: at 500 a second (the old default) shout() lets the 256 shouts
+  // below go out in a couple of seconds; the default (20) would pace them over 17 s.
   const fast = { maxInboundShouts: 500 }
   const a = await start(t, tcpOptions({ name: 'a', groups: ['g'], ...fast }))
   const b = await start(t, tcpOptions({ name: 'b', groups: ['g'], bootstrap: a.addresses(), ...fast }))

@@ -94,7 +94,7 @@ test('quarantine: entered at 80 points (reported once), left once the points dec
 
 test('limit options: defaults, and bad values are ConfigErrors', t => {
   const o = resolveOptions({}, 'x')
-  t.deepEqual([o.maxInboundShouts, o.maxInboundMessages, o.maxInboundBytes, o.maxQueuedBytes], [50, 50_000, 64 * 1024 * 1024, 8 * 1024 * 1024])
+  t.deepEqual([o.maxInboundShouts, o.maxInboundMessages, o.maxInboundBytes, o.maxQueuedBytes], [20, 50_000, 64 * 1024 * 1024, 8 * 1024 * 1024])
   t.is(resolveOptions({ maxMessageSize: 4 * 1024 * 1024 }, 'x').maxQueuedBytes, 16 * 1024 * 1024)
   for (const key of ['maxInboundShouts', 'maxInboundMessages', 'maxInboundBytes', 'maxQueuedBytes']) {
     t.throws(() => resolveOptions({ [key]: 0 }, 'x'), { instanceOf: ConfigError })
