@@ -13,7 +13,8 @@ export interface ShoutPacerInit {
 // loop at either end, a congested stream) arrives at once, and the receiver's bucket cannot bank
 // more than one second's worth meanwhile: what we sent over a hold-up of J seconds must fit,
 // burst + rate × J <= inboundRate. A quarter of the rate as burst and three quarters as rate
-// leave room for hold-ups of up to a second (this machine's busiest event loops pause 0.3-0.9 s).
+// leave room for hold-ups of up to a second (bench:abuse's honest process, 20 nodes on one core,
+// runs its timers 0.2-0.7 s late at p99).
 const BURST_SHARE = 0.25
 const RATE_SHARE = 0.75
 const SELF = 'self'
