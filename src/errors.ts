@@ -122,3 +122,14 @@ export class QueueFullError extends ShoalError {
     super(`${queuedBytes} bytes already wait for peer ${peerId} (limit ${limit})`, 'ERR_QUEUE_FULL')
   }
 }
+
+/**
+ * A shout that would have to wait longer than `sendTimeout` for its turn: shouts are paced below
+ * `maxInboundShouts`, the rate peers accept from one sender, and more are already waiting than
+ * can go out in time. Refused at once, before anything is sent.
+ */
+export class RateLimitedError extends ShoalError {
+  constructor (readonly rate: number, readonly waitMs: number, readonly timeoutMs: number) {
+    super(`shouts are paced below ${rate} a second (maxInboundShouts): this one would wait ${Math.ceil(waitMs)} ms, longer than ${timeoutMs} ms`, 'ERR_RATE_LIMITED')
+  }
+}

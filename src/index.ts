@@ -13,7 +13,7 @@ export type { PeerInfo, Liveness, ShoalEvent, ShoalEventType, EventOf, ExitReaso
 export {
   ShoalError, PeerNotFoundError, PeerUnreachableError, MessageTooLargeError, InvalidArgumentError,
   NodeStoppedError, ConfigError, DecodeError, RequestTimeoutError, PeerLostError, NoHandlerError, RemoteError, NotEnoughRepliesError, JobFailedError,
-  InvalidMessageError, QueueFullError
+  InvalidMessageError, QueueFullError, RateLimitedError
 } from './errors.js'
 export { generateMeshKey, type MeshKey } from './trust/mesh-key.js'
 export { generateGroupKey, type GroupKey } from './groups/group-crypto.js'

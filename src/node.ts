@@ -37,6 +37,7 @@ import { sample } from './util/sample.js'
 import type { PeerPolicy } from './trust/peer-policy.js'
 import { Limits } from './limits/limits.js'
 import { Penalties } from './limits/penalties.js'
+import { ShoutPacer } from './limits/shout-pacer.js'
 import type { PeerCap } from './limits/peer-cap.js'
 
 export type ShoalLibp2p = Libp2p<{ pubsub: GossipSub }>
@@ -115,6 +116,7 @@ export class ShoalNode {
   readonly #queues: WorkQueues
   readonly #sure: SureWhisper
   readonly #limits: Limits
+  readonly #pacer: ShoutPacer
   // What this node joined its groups with (filter, key, validate): see join.
   readonly #settings = new GroupSettings()
   readonly #stats: NodeStats = {
@@ -126,6 +128,7 @@ export class ShoalNode {
     whispersSent: 0,
     whispersReceived: 0,
     malformedDropped: 0,
+    unknownSenderDropped: 0,
     expiredDropped: 0,
     filteredDropped: 0,
     unreadableDropped: 0,
@@ -187,7 +190,7 @@ export class ShoalNode {
       this.#log('%d peer(s) did not acknowledge state %d within %d ms', missing, ver, opts.ackTimeout)
     })
     this.#pending = new PendingDeliveries(PENDING_MAX_ITEMS, PENDING_MAX_MS, (peer, count, why) => {
-      this.#stats.malformedDropped += count
+      this.#stats.unknownSenderDropped += count
       this.#log.error('dropping %d message(s) from %s: %s', count, peer, why)
     })
     this.#hub = new EventHub((err, type) => {
@@ -208,6 +211,7 @@ export class ShoalNode {
       },
       report: (peer, kind, channel, dropped) => { this.#hub.emit({ type: 'limit', peerId: peer, kind, channel, dropped }) }
     })
+    this.#pacer = new ShoutPacer({ inboundRate: opts.maxInboundShouts, maxWaitMs: opts.sendTimeout })
     if (deps.peerCap != null) deps.peerCap.onRefuse = peer => { this.#limits.hit(peer, 'peers', 'connection') }
     if (deps.gossipLimits != null) deps.gossipLimits.overRate = (author, count) => this.#limits.overShoutRate(author, count)
     this.#wire = new Wire({
@@ -416,7 +420,12 @@ export class ShoalNode {
     await this.#publishState(options.signal)
   }
 
-  /** Sends `data` to every current member of `group`, each exactly once. */
+  /**
+   * Sends `data` to every current member of `group`, each exactly once. Shouts are paced below
+   * `maxInboundShouts` (what peers accept from one sender): past it a shout waits its turn, and
+   * rejects with RateLimitedError at once if that is more than `sendTimeout` away, or with the
+   * signal's reason if it aborts while waiting.
+   */
   async shout (group: string, data: Payload, options: { signal?: AbortSignal, headers?: Record<string, string> } = {}): Promise<void> {
     this.#checkRunning()
     checkGroup(group)
@@ -427,7 +436,8 @@ export class ShoalNode {
     const body = options.headers != null ? withHeaders(headers, payload) : payload
     if (body.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(body.byteLength - 1, this.#opts.maxMessageSize)
     const own = this.#settings.checkOwn(group, payload)
-    options.signal?.throwIfAborted()
+    // Peers drop what an author sends past maxInboundShouts, without telling it: wait our turn.
+    await this.#pacer.turn(options.signal)
     // In a partial mesh, members we are not connected to hear the shout through gossipsub's mesh.
     const members = this.#table.membersOf(group)
     const connected = this.#overlay != null ? this.#connectedIds() : undefined
@@ -627,6 +637,7 @@ export class ShoalNode {
     this.#dialer.stop()
     this.#prober.stop()
     this.#limits.stop()
+    this.#pacer.stop()
     this.#queues.stop()
     this.#sure.stop()
     this.#requests.stop()

@@ -40,7 +40,10 @@ export interface NodeOptions {
    * to `maxPeers`), which detects failures fastest up to about a hundred peers.
    */
   degree?: number
-  /** Shouts accepted per second from one sender; the excess is dropped and reported (default 500). */
+  /**
+   * Shouts accepted per second from one sender; the excess is dropped and reported (default 20).
+   * This node paces its own shouts below it too (see ShoutPacer), so give every member the same value.
+   */
   maxInboundShouts?: number
   /** Direct messages (whispers, requests, jobs) accepted per second from one peer (default 50000: above the ~13 000 requests a second one node handles here, so only a backstop). */
   maxInboundMessages?: number
@@ -48,7 +51,7 @@ export interface NodeOptions {
   maxInboundBytes?: number
   /** Bytes that may wait to go out to one peer that reads slowly (default 8 MiB, or 4 × maxMessageSize if larger). */
   maxQueuedBytes?: number
-  /** Milliseconds a whisper may wait for an unreachable or congested peer (default 5000). */
+  /** Milliseconds a whisper may wait for an unreachable or congested peer, and a shout for its turn (default 5000). */
   sendTimeout?: number
   /** Milliseconds a request waits for its reply unless the call says otherwise (default 10000). */
   requestTimeout?: number
@@ -154,7 +157,7 @@ export function resolveOptions (o: NodeOptions, defaultName: string): ResolvedOp
     maxMessageSize: o.maxMessageSize ?? 1024 * 1024,
     maxPeers: o.maxPeers ?? 200,
     degree: o.degree,
-    maxInboundShouts: o.maxInboundShouts ?? 500,
+    maxInboundShouts: o.maxInboundShouts ?? 20,
     maxInboundMessages: o.maxInboundMessages ?? 50_000,
     maxInboundBytes: o.maxInboundBytes ?? 64 * 1024 * 1024,
     maxQueuedBytes: o.maxQueuedBytes ?? Math.max(8 * 1024 * 1024, 4 * (o.maxMessageSize ?? 1024 * 1024)),

@@ -120,6 +120,12 @@ export interface NodeStats {
   whispersReceived: number
   /** Inbound frames or messages that failed to decode or broke a limit. */
   malformedDropped: number
+  /**
+   * Messages from a sender not (or no longer) in this node's view that did not introduce itself
+   * within a few seconds (held meanwhile, see PendingDeliveries): e.g. a quarantined flooder's
+   * shouts still on their way through the mesh when it was removed.
+   */
+  unknownSenderDropped: number
   /** Whispers with a `ttl` that arrived after it had passed. */
   expiredDropped: number
   /** Shouts dropped because their headers did not pass the filter this node joined the group with. */

@@ -32,7 +32,9 @@ async function honestShouts (from: ShoalNode, to: ShoalNode[], count: number, ti
 }
 
 test('random bytes and absurd length prefixes on every Shoal and gossipsub protocol: the node stays up, loses no honest message, and quarantines the sender', async t => {
-  const [a, b, c] = await startMesh(t, 3, i => memoryOptions({ name: `n${i}`, groups: ['g'] }))
+  // About garbage, not rates: 200 a second lets the 2 x 100 honest shouts below go out in half a
+  // second each; the default (20) would pace them over 6 s each.
+  const [a, b, c] = await startMesh(t, 3, i => memoryOptions({ name: `n${i}`, groups: ['g'], maxInboundShouts: 200 }))
   const rogue = await createLibp2p({ addresses: { listen: [`/memory/rogue-bytes-${process.pid}`] }, transports: [memory()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
   t.teardown(async () => { await rogue.stop() })
   // It answers the wire protocol (reading and discarding), or the node would hang up on it as a stranger.
@@ -76,9 +78,12 @@ test('random bytes and absurd length prefixes on every Shoal and gossipsub proto
 
 test('a member that stops reading (SIGSTOP): shouts to the others are not held up, its backlog is capped and reported, whispers to it are refused with QueueFullError', async t => {
   t.timeout(50_000)
-  const a = await start(t, tcpOptions({ name: 'a', groups: ['g'] }))
-  const b = await start(t, tcpOptions({ name: 'b', groups: ['g'], bootstrap: a.addresses() }))
-  const frozen = await startChild(t, tcpOptions({ name: 'frozen', groups: ['g'], bootstrap: a.addresses() }))
+  // About back-pressure, not rates: at 500 a second (the old default) shout() lets the 256 shouts
+  // below go out in a couple of seconds; the default (20) would pace them over 17 s.
+  const fast = { maxInboundShouts: 500 }
+  const a = await start(t, tcpOptions({ name: 'a', groups: ['g'], ...fast }))
+  const b = await start(t, tcpOptions({ name: 'b', groups: ['g'], bootstrap: a.addresses(), ...fast }))
+  const frozen = await startChild(t, tcpOptions({ name: 'frozen', groups: ['g'], bootstrap: a.addresses(), ...fast }))
   await until(() => a.peersIn('g').length === 2 && b.peersIn('g').length === 2, 10_000, 'members did not meet')
   const log = record(a)
   frozen.proc.kill('SIGSTOP')
@@ -111,7 +116,8 @@ test('a member that stops reading (SIGSTOP): shouts to the others are not held u
 test('a member flooding shouts and whispers: the excess is dropped and reported, the flooder is quarantined, every honest shout arrives', async t => {
   t.timeout(50_000)
   const limits = { maxInboundShouts: 200, maxInboundMessages: 200 }
-  const [a, b, flooder] = await startMesh(t, 3, i => memoryOptions({ name: ['a', 'b', 'flooder'][i], groups: ['g'], ...limits }))
+  // The flooder does not pace its own shouts (see ShoutPacer): its own limit is set sky-high.
+  const [a, b, flooder] = await startMesh(t, 3, i => memoryOptions({ name: ['a', 'b', 'flooder'][i], groups: ['g'], ...limits, ...(i === 2 ? { maxInboundShouts: 1e9 } : {}) }))
   const log = record(b)
   let flooding = true
   let flood = 0
@@ -127,7 +133,7 @@ test('a member flooding shouts and whispers: the excess is dropped and reported,
   const floods = Promise.all([floodWith(async () => { await flooder.shout('g', junk) }), floodWith(async () => { await flooder.whisper(b.id, junk) })])
   const reported = (kind: string): boolean => log.some(e => e.type === 'limit' && e.kind === kind && e.peerId === flooder.id)
   await until(() => reported('rate') && reported('quarantine'), 20_000, `the flood was not limited (${flood} sent, ${b.stats().rateLimited} dropped)`)
-  // 100 honest shouts: within a's own allowance at b (200/s, bursts of 200), however fast they go.
+  // 100 honest shouts: a paces them within its allowance at b (200/s), however fast it calls shout().
   await honestShouts(a, [b], 100, 30_000)
   t.false(b.libp2p.getPeers().some(p => p.toString() === flooder.id), 'the flooder is still connected')
   flooding = false

@@ -31,6 +31,15 @@ test('a token bucket can be asked whether it holds tokens without spending any (
   t.true(r.take('a', 1, 100), 'and asking did not spend the refill')
 })
 
+test('a token bucket says how long the nth of a line of takers waits (what shout pacing refuses past sendTimeout)', t => {
+  const r = new RateLimiter(10, 2)
+  t.is(r.until('a', 2, 0), 0, 'an unknown key starts full')
+  t.is(r.until('a', 5, 0), 300, 'past the burst: 3 more at 10 a second')
+  t.true(r.take('a', 2, 0))
+  t.is(r.until('a', 1, 50), 50)
+  t.is(r.until('a', 3, 100), 200, 'the cap does not bite: each is taken as it accrues')
+})
+
 test('a token bucket keeps a bounded number of keys: refilled ones are forgotten first, a limited one is kept', t => {
   const r = new RateLimiter(10, 20, 3)
   for (let i = 0; i < 20; i++) r.take('busy', 1, 0)
@@ -85,7 +94,7 @@ test('quarantine: entered at 80 points (reported once), left once the points dec
 
 test('limit options: defaults, and bad values are ConfigErrors', t => {
   const o = resolveOptions({}, 'x')
-  t.deepEqual([o.maxInboundShouts, o.maxInboundMessages, o.maxInboundBytes, o.maxQueuedBytes], [500, 50_000, 64 * 1024 * 1024, 8 * 1024 * 1024])
+  t.deepEqual([o.maxInboundShouts, o.maxInboundMessages, o.maxInboundBytes, o.maxQueuedBytes], [20, 50_000, 64 * 1024 * 1024, 8 * 1024 * 1024])
   t.is(resolveOptions({ maxMessageSize: 4 * 1024 * 1024 }, 'x').maxQueuedBytes, 16 * 1024 * 1024)
   for (const key of ['maxInboundShouts', 'maxInboundMessages', 'maxInboundBytes', 'maxQueuedBytes']) {
     t.throws(() => resolveOptions({ [key]: 0 }, 'x'), { instanceOf: ConfigError })

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { RPC } from '@libp2p/gossipsub/message'
 import type { PrivateKey } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
@@ -52,6 +52,21 @@ test('a raw gossipsub message claiming another peer\'s id is rejected by strict 
   await b.shout('g', 'really b')
   await until(() => shoutsOf(log).length === 2, 5000, 'b\'s shout lost')
   t.deepEqual(shoutsOf(log)[1], { from: b.id, data: 'really b' })
+})
+
+test('a validly signed shout from a sender that never introduces itself is held, then dropped as from an unknown sender, not as malformed', async t => {
+  const [a] = await startMesh(t, 1, () => memoryOptions({ name: 'a', groups: ['g'] }))
+  const key = await generateKeyPair('Ed25519')
+  const mallory = await start(t, memoryOptions({ name: 'mallory', privateKey: key, groups: ['g'], bootstrap: a.addresses() }))
+  await until(() => a.peer(mallory.id) != null, 10_000, 'mallory not seen')
+  const log = record(a)
+  // Signed by a stranger (a key no node runs), passed on by mallory: a waits for the stranger's hello.
+  const stranger = await generateKeyPair('Ed25519')
+  const stream = await mallory.libp2p.dialProtocol(peerIdFromString(a.id), '/meshsub/1.1.0')
+  stream.send(lp.encode.single(RPC.encode({ subscriptions: [], messages: [await gossip(peerIdFromPrivateKey(stranger).toString(), stranger, 'from nobody we know')] })))
+  await until(() => a.stats().unknownSenderDropped === 1, 10_000, 'the held shout was not dropped')
+  t.is(a.stats().malformedDropped, 0)
+  t.deepEqual(shoutsOf(log), [])
 })
 
 test('gossip in a peer\'s own name with a bad signature: gossipsub graylists the peer after a few (per-topic invalid-message score)', async t => {

@@ -46,6 +46,8 @@ interface Phase {
   /** Summed over the honest nodes: what the limits dropped and what decoders rejected. */
   rateLimited: number
   malformedDropped: number
+  /** Shouts held for a sender not in the view (the removed flooder's, still in flight), then dropped. */
+  unknownSenderDropped: number
   limitEvents: number
   /** What the attacker says it sent (shouts, or garbage streams opened). */
   attackerSent: number
@@ -69,8 +71,10 @@ async function attacker (variant: Variant, addresses: string[], protocols: strin
       await new Promise(resolve => setImmediate(resolve))
     }
   } else if (variant === 'flood') {
-    // A well-formed member that shouts as fast as its event loop lets it.
-    const node = await createNode({ name: 'attacker', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], bootstrap: addresses, profile: 'local' })
+    // A well-formed member that shouts as fast as its event loop lets it. shout() paces itself
+    // below its own maxInboundShouts, so the attacker sets that sky-high (as anyone may): only
+    // the honest nodes' limit holds it back.
+    const node = await createNode({ name: 'attacker', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], bootstrap: addresses, profile: 'local', maxInboundShouts: 1e9 })
     while (node.peersIn('g').length < addresses.length) await sleep(50)
     process.send?.({ ready: true })
     const junk = new Uint8Array(1024)
@@ -162,7 +166,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
   for (const off of offs) off()
   const after = nodes.map(n => n.stats())
   loop.disable()
-  const sum = (key: 'rateLimited' | 'malformedDropped' | 'quarantined'): number => after.reduce((s, a, i) => s + a[key] - before[i][key], 0)
+  const sum = (key: 'rateLimited' | 'malformedDropped' | 'unknownSenderDropped' | 'quarantined'): number => after.reduce((s, a, i) => s + a[key] - before[i][key], 0)
   const expected = sent * (nodes.length - 1)
   return {
     variant,
@@ -173,6 +177,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
     latency: distribution(latencies),
     rateLimited: sum('rateLimited'),
     malformedDropped: sum('malformedDropped'),
+    unknownSenderDropped: sum('unknownSenderDropped'),
     limitEvents,
     attackerSent,
     loopDelayP99: loop.percentile(99) / 1e6,

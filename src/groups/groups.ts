@@ -47,6 +47,11 @@ export class Groups {
   private seq = Date.now() * 1000
   // Shouts the topic validator decoded, so the delivery does not decode them again.
   private readonly decoded = new WeakMap<object, ShoutEnvelope>()
+  // Shouts whose gossip copy the validator charged to their author but gossipsub has not handed
+  // over yet (it does a few microtasks later). A direct copy read in between (over TCP both can
+  // come in one read) is delivered as usual but not charged again: charged twice, a sender that
+  // paces itself to the limit would be over it. Entries expire on their own.
+  private readonly charged = new SeenCache(10_000, 10_000)
 
   constructor (private readonly init: GroupsInit) {}
 
@@ -91,8 +96,9 @@ export class Groups {
 
   /** A shout that arrived directly (already decoded) from `from`. */
   receiveDirect (from: string, shout: ShoutEnvelope, bytes: number): void {
-    if (this.seen.has(`${from}/${shout.seq}`)) { this.init.stats.duplicatesDropped++; return }
-    if (!this.init.admit(from, bytes)) return
+    const key = `${from}/${shout.seq}`
+    if (this.seen.has(key)) { this.init.stats.duplicatesDropped++; return }
+    if (!this.charged.has(key) && !this.init.admit(from, bytes)) return
     this.accept(from, shout)
   }
 
@@ -109,8 +115,10 @@ export class Groups {
       return TopicValidatorResult.Reject
     }
     const author = msg.from.toString()
-    if (this.seen.has(`${author}/${shout.seq}`)) return TopicValidatorResult.Accept // counted as a duplicate on delivery
+    const key = `${author}/${shout.seq}`
+    if (this.seen.has(key)) return TopicValidatorResult.Accept // counted as a duplicate on delivery
     if (!this.init.admit(author, msg.data.byteLength)) return TopicValidatorResult.Ignore
+    this.charged.add(key)
     this.decoded.set(msg, shout)
     return TopicValidatorResult.Accept
   }

@@ -16,7 +16,7 @@ export class RateLimiter {
       b = { tokens: this.burst, at: now }
       this.buckets.set(key, b)
     } else {
-      b.tokens = Math.min(this.burst, b.tokens + (now - b.at) * this.rate / 1000)
+      b.tokens = this.level(b, now)
       b.at = now
     }
     if (b.tokens < cost) return false
@@ -26,8 +26,21 @@ export class RateLimiter {
 
   /** Whether `key`'s bucket holds `cost` tokens now, taking none: a check that charges nothing. */
   holds (key: string, cost = 1, now = Date.now()): boolean {
-    const b = this.buckets.get(key)
-    return b == null || Math.min(this.burst, b.tokens + (now - b.at) * this.rate / 1000) >= cost
+    return this.level(this.buckets.get(key), now) >= cost
+  }
+
+  /**
+   * Milliseconds until `key`'s bucket has yielded `count` tokens, those it holds now and those
+   * that accrue after (each taken as soon as it accrues, so the burst cap does not bite): how
+   * long the `count`th of a line of takers waits; 0 if the bucket already holds `count`.
+   */
+  until (key: string, count: number, now = Date.now()): number {
+    return Math.max(0, (count - this.level(this.buckets.get(key), now)) * 1000 / this.rate)
+  }
+
+  /** Tokens a bucket holds at `now` (a new one starts full). */
+  private level (b: { tokens: number, at: number } | undefined, now: number): number {
+    return b == null ? this.burst : Math.min(this.burst, b.tokens + (now - b.at) * this.rate / 1000)
   }
 
   /** Drops buckets that have refilled (a new bucket starts full, so nothing is lost), or the oldest. */
