@@ -95,7 +95,8 @@ async function shoalGroup (n: number): Promise<GroupSide> {
   const bus = new LanBus()
   const run = Date.now().toString(36)
   const nodes: ShoalNode[] = await Promise.all(Array.from({ length: n }, async (_, i) => await createNode({
-    name: `s${i}`, listen: [`/memory/bench-shoal-${run}-${i}`], mdns: false, discovery: [lanDiscovery(bus)], groups: [TOPIC]
+    // A throughput burst from one node: shout() would pace it to the default maxInboundShouts.
+    name: `s${i}`, listen: [`/memory/bench-shoal-${run}-${i}`], mdns: false, discovery: [lanDiscovery(bus)], groups: [TOPIC], maxInboundShouts: 1e6
   })))
   await until(() => nodes.every(x => x.peersIn(TOPIC).length === n - 1), 60_000, 'Shoal group forming')
   await sleep(SETTLE_MS)

@@ -31,7 +31,8 @@ const count = Number(values.count)
 const burstOf = (size: number): number => Math.max(1, Math.min(Number(values.burst), Math.floor(Number(values['burst-bytes']) / size)))
 
 const key = generateGroupKey()
-const options = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const }
+// Throughput bursts from one node: shout() would pace them to the default maxInboundShouts.
+const options = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const, maxInboundShouts: 1e6 }
 const a = await createNode({ ...options, name: 'sender' })
 const b = await createNode({ ...options, name: 'receiver', bootstrap: a.addresses() })
 for (const n of [a, b]) {
