@@ -939,9 +939,7 @@ export class ShoalNode {
   /** Tells a peer we hold as dead so (rate-limited): if it is alive after all, it will refute. */
   #tellDead (peer: string): void {
     const ver = this.#table.goneVer(peer)
-    const now = Date.now()
-    if (ver == null || now - (this.#deathNoticed.get(peer) ?? 0) < this.#opts.presence.syncInterval) return
-    this.#deathNoticed.set(peer, now)
+    if (ver == null || !this.#once(this.#deathNoticed, peer)) return
     // The one presence frame that may dial: after a partition heals, a peer others vouch for may
     // have no connection to us, and it alone can end its exile (by refuting). Rate-limited above.
     this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control', true)
