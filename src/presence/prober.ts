@@ -157,7 +157,7 @@ export class Prober {
   }
 
   private async probeOnce (target: string): Promise<void> {
-    const { probeTimeout, probeInterval, indirectProbes } = this.init.tuning
+    const { probeInterval, indirectProbes } = this.init.tuning
     const seq = this.nextSeq()
     const started = Date.now()
     const timeout = this.directTimeout()
@@ -182,8 +182,11 @@ export class Prober {
 
     const elapsed = Date.now() - started
     const lag = worstLagSince(started)
-    if (elapsed > 2 * (timeout + rest) + 50 || lag > probeTimeout / 2) {
-      // Our own event loop stalled during the probe: the pings may have left late and the
+    // Relative to the time the target had, which local health stretches: against a fixed share of
+    // probeTimeout, a machine whose loop always ran a few hundred ms late (500 simulated peers on
+    // 2 cores) found every probe inconclusive, for ever, and a frozen peer went unseen.
+    if (elapsed > 2 * (timeout + rest) + 50 || lag > (timeout + rest) / 2) {
+      // Our own event loop stalled for much of the probe: the pings may have left late and the
       // answers sat unread. That says nothing about the target.
       this.worse()
       this.init.log('probe of %s inconclusive: event loop stalled (%d ms late)', target, lag)
