@@ -26,8 +26,8 @@ export function feedDiscovery (): Feed {
 
 // Every node of a worker hears every peer on each re-announcement: parsed once per worker, the
 // ids and addresses cost what one node's would. Parsed afresh for each node, with the checks
-// they led to, they took a third of each worker's time at 500 peers: a cost of the simulation. Peer ids and
-// multiaddrs are immutable, so sharing them between nodes is safe.
+// they led to, they took a third of each worker's time at 500 peers: a cost of the simulation.
+// Peer ids and multiaddrs are immutable, so sharing them between nodes is safe.
 const seen = new Map<string, { key: string, info: PeerInfo }>()
 
 function parsed (p: Sighting): PeerInfo {

@@ -67,7 +67,7 @@ const NEWCOMER_MS = 10_000
 // How long the connection to a peer declared lost stays open: if it was frozen, not dead, it
 // reads the verdict there when it wakes up and refutes it, without a reconnection storm.
 const LINGER_MS = 10_000
-// In a partial mesh: how long a pruned peer has to hang up itself before we do (see #rotate).
+// In a partial mesh: how long a pruned peer has to hang up itself before we do (see #prune).
 const PRUNE_HANGUP_MS = 5000
 // Dials to peers learnt from a relay wait this long (plus up to as much again, spread at random).
 const RELAY_DIAL_DELAY_MS = 200
@@ -1064,10 +1064,11 @@ export class ShoalNode {
    * at 500 peers.
    */
   #onDigest (from: string, count: number, hash: number): void {
-    const mine = viewDigest(this.#viewVersions())
+    const versions = this.#viewVersions()
+    const mine = viewDigest(versions)
     if (mine.count === count && mine.hash === hash) return
     if (!this.#once(this.#versionsSent, from)) return
-    this.#sendPresence(from, { type: 'versions', entries: [...this.#versionsByHash()] }, 'control')
+    this.#sendPresence(from, { type: 'versions', entries: [...this.#versionsByHash(versions)] }, 'control')
     // And who is gone: a view only adds peers, and a peer still holding one that left or died
     // (its news got lost, or never crossed to its part of a partial mesh) would hold it forever.
     for (const d of this.#table.tombstones()) {
@@ -1087,10 +1088,10 @@ export class ShoalNode {
   }
 
   /** Our view's versions by peer id hash, the peers we hold as gone included: those we do not want back at that version. */
-  #versionsByHash (): Map<number, number> {
+  #versionsByHash (versions = this.#viewVersions()): Map<number, number> {
     const out = new Map<number, number>()
     for (const d of this.#table.tombstones()) out.set(idHash(d.id), d.ver)
-    for (const [id, ver] of this.#viewVersions()) out.set(idHash(id), ver)
+    for (const [id, ver] of versions) out.set(idHash(id), ver)
     return out
   }
 

@@ -56,8 +56,8 @@ export type Frame =
   | { type: 'versions', entries: Array<[idHash: number, ver: number]> }
   // Other peers' signed states, as news: a newcomer or a change, passed on.
   | { type: 'states', states: RelayedState[] }
-  // The sender's whole view, handed to a newcomer or to a peer whose digest differs: what is new
-  // in it is new to the receiver, not (as a rule) to the mesh.
+  // States from the sender's view: all of it, handed to a newcomer, or those a peer's 'versions'
+  // showed it lacks. What is new in it is new to the receiver, not (as a rule) to the mesh.
   | { type: 'view', states: RelayedState[] }
   // Request/reply: `id` is the requester's correlation id, unique among its requests in flight.
   | { type: 'request', id: number, service: string, payload: Uint8Array }

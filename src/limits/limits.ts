@@ -67,8 +67,9 @@ export class Limits {
   /**
    * Whether `author`, sending its own shout (the `count`th of an RPC, none charged yet), has
    * already used up its rate: asked before the shout's signature is checked, so a flood past the
-   * rate costs neither a verification nor a forward. Charges nothing while within the rate (`admit` does, once the shout is verified);
-   * past it the shout is counted, reported and must be dropped, and costs the author points.
+   * rate costs neither a verification nor a forward. Charges nothing while within the rate
+   * (`admit` does, once the shout is verified); past it the shout is counted, reported and must
+   * be dropped, and costs the author points.
    */
   overShoutRate (author: string, count = 1): boolean {
     if (this.shouts.holds(author, count)) return false
