@@ -21,7 +21,7 @@ export const SIM_USAGE = `shoal sim [scenario.json] [options]   simulate a mesh 
                    full mesh up to 64 peers, degree 8 beyond)
   --transport T    tcp (default: worker processes on TCP loopback) or memory (every peer in one
                    process on the memory transport; no slow fault)
-  --report DIR     where report.json and report.html go (default out/sim)
+  --report DIR     where report.json, report.html and events.ndjson go (default out/sim)
   --quiet          no live status line
   Without a scenario file it runs sim/scenarios/default.json (30 peers, about a minute).`
 
@@ -40,7 +40,7 @@ export async function simulate (scenario: unknown, overrides: Overrides = {}, op
   const p = plan(scenario, overrides)
   const rec = await runScenario(p, { status: opts.status, statusEveryMs: opts.statusEveryMs, log: opts.log, signal: opts.signal })
   const result = measure(p, rec)
-  const files = opts.report == null ? null : await writeReport(opts.report, result)
+  const files = opts.report == null ? null : await writeReport(opts.report, result, rec)
   return { result, files }
 }
 

@@ -55,16 +55,19 @@ export interface SimResult {
   problems: string[]
   scenario: { name: string, peers: number, durationS: number, seed: number, workers: number, profile: string, degree: number | "full", transport: string, latency: { ms: number, jitter: number }, timeline: Recording['timeline'] }
   env: { node: string, platform: string, date: string }
+  /** peer-N's libp2p peer id at index N, to read the nodes' own logs (DEBUG=shoal:*) against the report. */
+  peerIds: string[]
   formation: { converged: boolean, ms: number }
   faults: FaultFigures[]
-  falsePositives: { suspects: number, exits: number, examples: string[], duringFormation: number }
+  falsePositives: { suspects: number, exits: number, examples: string[], duringFormation: number, list: string[] }
   shouts: DeliveryFigures
   whispers: DeliveryFigures
   /** A request is delivered when its reply is back; its latency is the round trip. */
   requests: DeliveryFigures
   traffic: NodeTraffic[]
   perNode: { presenceBytesPerSec: Distribution, presenceFramesPerSec: Distribution }
-  resources: { peakRssMB: number, rssPerPeerMB: number, heapPerPeerMB: number, cpuPercentPerPeer: number, cpuPercentAll: number, processes: number }
+  /** The shared workers' worst event-loop delay per 2 s sample during the run (null without samples). */
+  resources: { loopLagMs: Distribution | null, peakRssMB: number, rssPerPeerMB: number, heapPerPeerMB: number, cpuPercentPerPeer: number, cpuPercentAll: number, processes: number }
   series: {
     membership: Array<{ t: number, seen: number, truth: number }>
     delivery: Array<{ t: number, ratio: number, expected: number }>
@@ -233,6 +236,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
   let exits = 0
   let duringFormation = 0
   const examples: string[] = []
+  const list: string[] = [] // all of them (up to 2000) in report.json, to see what a false alarm followed
   for (const e of rec.events) {
     if (e.event !== 'suspect' && e.event !== 'exit') continue
     if (e.at < t0) { duringFormation++; continue }
@@ -240,7 +244,9 @@ export function measure (plan: Plan, rec: Recording): SimResult {
     if (e.at > rec.runEnd - 3000) continue // the drain after the run: nodes stop
     if (e.event === 'suspect') suspects++
     else exits++
-    if (examples.length < 10) examples.push(`${((e.at - t0) / 1000).toFixed(1)}s peer-${e.o} ${e.event} peer-${e.p}${e.reason != null ? ` (${e.reason})` : ''}`)
+    const line = `${((e.at - t0) / 1000).toFixed(1)}s peer-${e.o} ${e.event} peer-${e.p}${e.reason != null ? ` (${e.reason})` : ''}`
+    if (examples.length < 10) examples.push(line)
+    if (list.length < 2000) list.push(line)
   }
 
   // ---- traffic, resources, series ---------------------------------------------------------------
@@ -257,9 +263,10 @@ export function measure (plan: Plan, rec: Recording): SimResult {
     problems,
     scenario: { name: plan.name, peers: plan.peers, durationS: plan.durationMs / 1000, seed: plan.seed, workers: plan.workers, profile: plan.profile, degree: plan.degree ?? 'full', transport: plan.transport, latency: plan.latency, timeline: rec.timeline.map(t => ({ ...t, at: (t.at - t0) / 1000 })) },
     env: { node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() },
+    peerIds: rec.ids,
     formation: { converged: rec.converged, ms: rec.formationEnd - rec.formationStart },
     faults,
-    falsePositives: { suspects, exits, examples, duringFormation },
+    falsePositives: { suspects, exits, examples, duringFormation, list },
     shouts,
     whispers,
     requests,
@@ -375,7 +382,11 @@ function resources (rec: Recording, N: number): SimResult['resources'] {
     if (inRun.length >= 2) cpu += inRun[inRun.length - 1].cpuMs - inRun[0].cpuMs
   }
   const runMs = Math.max(1, rec.runEnd - rec.runStart)
+  // Each sample holds its process's worst delay over the 2 s before it. Only the shared workers':
+  // a process of its own (named after its peer) hosts a peer a fault stops, and a freeze is a delay.
+  const lags = rec.samples.filter(s => s.at > rec.runStart && s.at <= rec.runEnd + 2000 && !s.worker.startsWith('peer-')).map(s => s.lagMs)
   return {
+    loopLagMs: lags.length === 0 ? null : distribution(lags),
     peakRssMB: peak / 2 ** 20,
     rssPerPeerMB: peak / 2 ** 20 / N,
     heapPerPeerMB: peakHeap / 2 ** 20 / N,

@@ -5,17 +5,31 @@ import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import type { SimResult } from './measure.js'
+import type { Recording } from './recording.js'
 import { summaryRows } from './summary.js'
 
 export interface ReportFiles { json: string, html: string }
 
-export async function writeReport (dir: string, result: SimResult): Promise<ReportFiles> {
+export async function writeReport (dir: string, result: SimResult, rec?: Recording): Promise<ReportFiles> {
   await mkdir(dir, { recursive: true })
   const json = join(dir, 'report.json')
   const html = join(dir, 'report.html')
   await writeFile(json, JSON.stringify(result, (_k, v) => typeof v === 'number' && !Number.isFinite(v) ? null : v, 2) + '\n')
   await writeFile(html, await renderHtml(result))
+  if (rec != null) await writeFile(join(dir, 'events.ndjson'), eventLines(rec))
   return { json, html }
+}
+
+/**
+ * Every presence event every node emitted, one JSON array a line, in time order:
+ * [seconds since the run started, observer, event, peer, reason?]. The report counts them; this is
+ * what to read when a count looks wrong (who suspected whom, just before what).
+ */
+function eventLines (rec: Recording): string {
+  const t0 = rec.runStart
+  return [...rec.events].sort((a, b) => a.at - b.at)
+    .map(e => JSON.stringify([Math.round(e.at - t0) / 1000, e.o, e.event, e.p, ...(e.reason != null ? [e.reason] : [])]))
+    .join('\n') + '\n'
 }
 
 /** Renders one Vega-Lite spec to an SVG string. */

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Plan, Action } from './scenario.js'
-import type { Recording, Send } from './recording.js'
+import type { Recording, Send, WorkerSample } from './recording.js'
 import type { WorkerCommand, WorkerMessage, Observed } from './worker.js'
 import type { Sighting } from './feed-discovery.js'
 import { rng } from './stats.js'
@@ -166,7 +166,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   }
   const onMessage = (w: Worker, m: WorkerMessage): void => {
     if (m.type === 'batch') for (const o of m.items) onObserved(o)
-    else if (m.type === 'sample') rec.samples.push({ at: m.at, worker: w.name, rss: m.rss, heap: m.heap, cpuMs: m.cpuMs, nodes: m.nodes })
+    else if (m.type === 'sample') rec.samples.push({ at: m.at, worker: w.name, rss: m.rss, heap: m.heap, cpuMs: m.cpuMs, lagMs: m.lagMs, nodes: m.nodes })
   }
 
   // Keys first: nothing that can throw runs between forking the workers and the try that stops them.
@@ -256,10 +256,11 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
     ? undefined
     : setInterval(() => {
       const t = phase === 'run' ? `${((Date.now() - rec.runStart) / 1000).toFixed(0)}/${(plan.durationMs / 1000).toFixed(0)}s` : `${((Date.now() - t00) / 1000).toFixed(0)}s`
-      const last = new Map<string, number>()
-      for (const s of rec.samples) last.set(s.worker, s.rss)
-      const rss = [...last.values()].reduce((a, b) => a + b, 0)
-      opts.status?.(`[${phase}] ${t}  up ${peers.filter(p => p.up).length}/${N}  views ${viewCount()}/${expectedViews()}  alarms ${alarms}  shouts ${shoutsSent} rx ${rxCount}  faults ${rec.timeline.length}  rss ${(rss / 2 ** 20).toFixed(0)} MB`)
+      const last = new Map<string, WorkerSample>()
+      for (const s of rec.samples) last.set(s.worker, s)
+      const rss = [...last.values()].reduce((a, s) => a + s.rss, 0)
+      const lag = Math.max(0, ...[...last.values()].filter(s => !s.worker.startsWith('peer-')).map(s => s.lagMs)) // see resources() in measure.ts
+      opts.status?.(`[${phase}] ${t}  up ${peers.filter(p => p.up).length}/${N}  views ${viewCount()}/${expectedViews()}  alarms ${alarms}  shouts ${shoutsSent} rx ${rxCount}  faults ${rec.timeline.length}  rss ${(rss / 2 ** 20).toFixed(0)} MB  lag ${lag.toFixed(0)} ms`)
     }, opts.statusEveryMs ?? 1000)
   const sampler = setInterval(() => { for (const w of workers) w.send({ cmd: 'sample' }) }, 2000)
   // mDNS queries again every interval and every node answers: a node that missed a peer (a dial

@@ -31,7 +31,8 @@ export function summaryRows (r: SimResult): Array<[string, string]> {
       : [[`requests answered (${r.requests.sent} requests)`, delivery(r.requests)], ['request round trip p50 / p90 / p99 / max', `${d(r.requests.latencyMs)} ms  (with faulted peers: ${d(r.requests.latencyAllMs)})`]] as Array<[string, string]>),
     ['presence traffic per node p50 / max', `${(r.perNode.presenceBytesPerSec.p50 / 1024).toFixed(1)} / ${(r.perNode.presenceBytesPerSec.max / 1024).toFixed(1)} KB/s, ${r.perNode.presenceFramesPerSec.p50.toFixed(1)} / ${r.perNode.presenceFramesPerSec.max.toFixed(1)} frames/s`],
     ['memory per peer (peak RSS of all processes / peers)', `${r.resources.rssPerPeerMB.toFixed(2)} MB RSS, ${r.resources.heapPerPeerMB.toFixed(2)} MB heap (peak ${r.resources.peakRssMB.toFixed(0)} MB in ${r.resources.processes} processes)`],
-    ['CPU during the run', `${r.resources.cpuPercentAll.toFixed(0)}% of one core in all, ${r.resources.cpuPercentPerPeer.toFixed(2)}% per peer`]
+    ['CPU during the run', `${r.resources.cpuPercentAll.toFixed(0)}% of one core in all, ${r.resources.cpuPercentPerPeer.toFixed(2)}% per peer`],
+    ['event-loop delay of the shared workers, p50 / p99 / max', r.resources.loopLagMs == null ? '-' : `${ms(r.resources.loopLagMs.p50)} / ${ms(r.resources.loopLagMs.p99)} / ${ms(r.resources.loopLagMs.max)} ms (worst per 2 s sample)`]
   )
   return rows
 }

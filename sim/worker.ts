@@ -10,6 +10,7 @@ import { LinkShaper, type LinkDelay, type LinkRule } from './link-shaper.js'
 import { tcp } from '@libp2p/tcp'
 import { memory } from '@libp2p/memory'
 import type { SimTransport } from './scenario.js'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 export type WorkerCommand =
   | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local', degree?: number, transport: SimTransport }
@@ -52,7 +53,7 @@ export type WorkerMessage =
   | { type: 'started', key: number, id: string, addrs: string[], at: number }
   | { type: 'start-failed', key: number, error: string }
   | { type: 'stopped', key: number, at: number }
-  | { type: 'sample', at: number, rss: number, heap: number, cpuMs: number, nodes: NodeSample[] }
+  | { type: 'sample', at: number, rss: number, heap: number, cpuMs: number, lagMs: number, nodes: NodeSample[] }
 
 // `view` counts the node's enter and exit events: its view's size for samples, without
 // node.peers() copying 500 entries for each of a worker's nodes every 2 s (8% of its time).
@@ -68,6 +69,10 @@ export const ECHO = 'sim/echo'
 const REQUEST_TIMEOUT_MS = 3000
 let slowMs = 0
 let batch: Observed[] = []
+// The worst event-loop delay since the last sample: every node of this process was that late to
+// read, probe and answer, which the peers' views and the report's figures then reflect.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 })
+loopDelay.enable()
 let flush: ReturnType<typeof setTimeout> | undefined
 
 const send = (m: WorkerMessage): void => { process.send?.(m) }
@@ -159,12 +164,15 @@ async function handle (m: WorkerCommand): Promise<void> {
     case 'slow': slowMs = m.delayMs; break
     case 'sample': {
       const cpu = process.cpuUsage()
+      const lagMs = loopDelay.max / 1e6
+      loopDelay.reset()
       send({
         type: 'sample',
         at: Date.now(),
         rss: process.memoryUsage().rss,
         heap: process.memoryUsage().heapUsed,
         cpuMs: (cpu.user + cpu.system) / 1000,
+        lagMs,
         nodes: [...nodes].map(([key, { node, view }]) => {
           const s = node.stats()
           return {

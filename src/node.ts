@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
-import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
@@ -104,7 +104,7 @@ export class ShoalNode {
   readonly name: string
   readonly #libp2p: ShoalLibp2p
   readonly #opts: ResolvedOptions
-  readonly #log = logger('shoal:node')
+  readonly #log: Logger
   readonly #table = new PeerTable()
   readonly #hub: EventHub
   readonly #wire: Wire
@@ -157,6 +157,8 @@ export class ShoalNode {
   readonly #introduced = new Set<string>()
   // Peers whose own state reached us over a connection of theirs (their hello, or a change).
   readonly #heardFirstHand = new Set<string>()
+  // Peers others declared dead whom we are pinging before we believe it (#onDeadFrame).
+  readonly #checking = new Set<string>()
   readonly #acks: AckTracker
   readonly #pending: PendingDeliveries
   readonly #prober: Prober
@@ -182,6 +184,7 @@ export class ShoalNode {
     this.#policy = deps.policy
     this.id = libp2p.peerId.toString()
     this.name = opts.name
+    this.#log = this.#logger('node')
     // The version doubles as SWIM's incarnation number; starting from the clock makes a restarted
     // node (same key, new process) newer than anything its peers remember of its last life.
     this.#self = { name: opts.name, headers: { ...opts.headers }, groups: [...new Set(opts.groups)], ver: Date.now(), addrs: [] }
@@ -216,7 +219,7 @@ export class ShoalNode {
     if (deps.gossipLimits != null) deps.gossipLimits.overRate = (author, count) => this.#limits.overShoutRate(author, count)
     this.#wire = new Wire({
       libp2p,
-      log: logger('shoal:wire'),
+      log: this.#logger('wire'),
       maxFrameBytes: opts.maxMessageSize + FRAME_OVERHEAD,
       openTimeout: opts.sendTimeout,
       onFrame: (from, bytes) => { this.#onFrame(from, bytes) },
@@ -234,19 +237,19 @@ export class ShoalNode {
       }
     })
     this.#requests = new Requests({
-      log: logger('shoal:requests'),
+      log: this.#logger('requests'),
       decode: payload => this.#checkedPayload(payload),
       encode: value => this.#encode(value as Payload),
       send: async (peer, frame) => { await this.#sendDirect(peer, encodeFrame(frame), opts.sendTimeout) }
     })
     this.#sure = new SureWhisper({
-      log: logger('shoal:whisper'),
+      log: this.#logger('whisper'),
       send: async (peer, frame, signal) => { await this.#sendDirect(peer, frame, signal) },
       deliver: (from, payload) => { this.#onWhisper(from, payload) },
       dropped: why => { if (why === 'duplicate') this.#stats.duplicatesDropped++; else this.#stats.expiredDropped++ }
     })
     this.#queues = new WorkQueues({
-      log: logger('shoal:queue'),
+      log: this.#logger('queue'),
       selfId: this.id,
       consumers: queue => this.#consumersOf(queue),
       request: async (peer, service, payload, options) => await this.#ask(peer, service, payload, options.timeout, options.signal),
@@ -255,7 +258,7 @@ export class ShoalNode {
     })
     this.#groups = new Groups({
       pubsub: libp2p.services.pubsub,
-      log: logger('shoal:groups'),
+      log: this.#logger('groups'),
       stats: this.#stats,
       sendDirect: (peer, frame) => {
         if (this.#wire.trySend(peer, frame)) return { queued: Promise.resolve(), sent: Promise.resolve() }
@@ -279,7 +282,7 @@ export class ShoalNode {
     })
     this.#prober = new Prober({
       tuning: opts.presence,
-      log: logger('shoal:probe'),
+      log: this.#logger('probe'),
       members: () => this.#probeable(),
       send: (to, frame) => { this.#sendPresence(to, frame, 'control') },
       onFailed: target => { this.#onProbeFailed(target) }
@@ -306,7 +309,7 @@ export class ShoalNode {
     this.#dialer = new Dialer({
       libp2p,
       sightings: deps.sightings,
-      log: logger('shoal:dialer'),
+      log: this.#logger('dialer'),
       maxPeers: opts.maxPeers,
       bootstrap: opts.bootstrap.map(a => multiaddr(a)),
       bootstrapInterval: opts.bootstrapInterval,
@@ -664,6 +667,12 @@ export class ShoalNode {
     await this.#libp2p.stop()
   }
 
+  /**
+   * Logs of component `name` (`DEBUG=shoal*`), named after this node too: a simulator worker or a
+   * test runs many nodes in one process, and a line must say whose it is.
+   */
+  #logger (name: string): Logger { return logger(`shoal:${name}:${this.id.slice(-6)}`) }
+
   #checkRunning (): void {
     if (this.#stopping != null) throw new NodeStoppedError()
   }
@@ -949,6 +958,25 @@ export class ShoalNode {
     if (peer === this.id) { this.#refute(from, ver); return }
     if (this.#outdated(peer, ver)) return
     const news = this.#table.has(peer)
+    // A verdict about a peer we still talk to is checked before it is believed. When a partition
+    // heals, each side holds the other's peers as dead at the very versions the peers' own side
+    // holds them alive (they never changed), and anti-entropy hands those tombstones across: every
+    // peer that heard one dropped a live neighbour it was connected to, which then refuted and
+    // entered again (22-51 false exits right after the heal in the default scenario). If it
+    // answers, it hears of the verdict from us and refutes: its newer version sets the others right.
+    if (news && this.#heardFirstHand.has(peer) && this.#wire.hasConnection(peer)) {
+      if (this.#checking.has(peer)) return
+      this.#checking.add(peer)
+      void this.#prober.ping(peer).then(alive => {
+        this.#checking.delete(peer)
+        if (this.#stopping != null || this.#table.ver(peer) !== ver) return
+        if (alive) { this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control'); return }
+        this.#log('%s declared %s lost, and it does not answer us either', from, peer)
+        this.#lose(peer)
+        this.#relay({ type: 'dead', peer, ver }, from)
+      })
+      return
+    }
     this.#log('%s declared %s lost', from, peer)
     this.#lose(peer)
     if (news) this.#relay({ type: 'dead', peer, ver }, from)

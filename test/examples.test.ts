@@ -50,17 +50,21 @@ test('examples/chat in two processes ("two terminals"): a typed line reaches the
     t.teardown(() => { child.kill() })
     return child
   }
-  const lines = (child: ChildProcessWithoutNullStreams): { wait: (re: RegExp) => Promise<string> } => {
+  // stderr is kept so that a failure says why the child failed, not only that it did.
+  const lines = (child: ChildProcessWithoutNullStreams): { wait: (re: RegExp) => Promise<string>, stderr: () => string } => {
     let buf = ''
+    let err = ''
     child.stdout.on('data', (d: Buffer) => { buf += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     return {
+      stderr: () => err,
       wait: async re => {
         for (let i = 0; i < 2000; i++) {
           const m = buf.match(re)
           if (m != null) return m[0]
           await new Promise(resolve => setTimeout(resolve, 10))
         }
-        throw new Error(`no ${String(re)} in: ${buf}`)
+        throw new Error(`no ${String(re)} in: ${buf}\nstderr: ${err}`)
       }
     }
   }
@@ -77,5 +81,6 @@ test('examples/chat in two processes ("two terminals"): a typed line reaches the
   alice.stdin.end('/quit\n')
   await bobOut.wait(/\* alice left/)
   bob.stdin.end()
-  t.is(await new Promise(resolve => bob.once('exit', resolve)), 0)
+  const code = await new Promise(resolve => bob.once('exit', resolve))
+  t.is(code, 0, `bob exited with ${String(code)}; stderr: ${bobOut.stderr()}`)
 })

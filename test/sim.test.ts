@@ -48,6 +48,14 @@ test.serial('a small scenario: every fault is noticed by every peer, every shout
   for (const id of ['membership', 'latency', 'delivery', 'traffic']) t.regex(html, new RegExp(`<figure id="plot-${id}"><svg`))
   t.notRegex(html, /<script/)
   t.notRegex(html.replace(/xmlns(:xlink)?="http[^"]+"/g, ''), /(src|href)="https?:/)
+  // The raw events: one array a line, in time order, the crashed peer's exit among them.
+  const events = (await readFile(join(dir, 'out', 'events.ndjson'), 'utf8')).trim().split('\n').map(l => JSON.parse(l))
+  t.true(events.length > 0)
+  t.true(events.every((e, i) => i === 0 || e[0] >= events[i - 1][0]), 'events in time order')
+  const crashed = scenario.faults.find((f: any) => f.type === 'crash').peer
+  t.true(events.some(e => e[2] === 'exit' && e[3] === crashed && e[4] === 'lost'), 'the crash is in the events')
+  t.is(json.peerIds.length, scenario.peers)
+  t.true(r.resources.loopLagMs != null && r.resources.loopLagMs.count > 0, 'the processes\' event-loop delay was sampled')
 })
 
 // Serial: two simulations at once starve each other of CPU. Seen failing once at 24 peers (32 views never came back after the heal; notes/issue-4.md).

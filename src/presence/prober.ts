@@ -104,6 +104,18 @@ export class Prober {
     this.probe(target).catch(err => { this.init.log.error('probe failed: %s', err.message) })
   }
 
+  /**
+   * One direct ping out of turn: whether `target` answers within the direct probe's timeout. Not a
+   * probe (no helpers, nothing reported): for checking what others say about a peer we reach.
+   */
+  async ping (target: string): Promise<boolean> {
+    if (!this.running) return false
+    const seq = this.nextSeq()
+    const answered = this.await(seq, this.directTimeout())
+    this.init.send(target, { type: 'ping', seq })
+    return await answered
+  }
+
   private scale (ms: number): number { return ms * (1 + this.health) }
 
   /** The direct probe's timeout: the tuned one, or what measured round trips call for, if longer. */
