@@ -967,10 +967,12 @@ export class ShoalNode {
     if (news && this.#heardFirstHand.has(peer) && this.#wire.hasConnection(peer)) {
       if (this.#checking.has(peer)) return
       this.#checking.add(peer)
-      void this.#prober.ping(peer).then(alive => {
+      void this.#prober.ping(peer).then(answer => {
         this.#checking.delete(peer)
         if (this.#stopping != null || this.#table.ver(peer) !== ver) return
-        if (alive) { this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control'); return }
+        if (answer === 'answered') { this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control'); return }
+        // Our own stall: we cannot tell. The verdict will come again (or our probes settle it).
+        if (answer === 'unknown') return
         this.#log('%s declared %s lost, and it does not answer us either', from, peer)
         this.#lose(peer)
         this.#relay({ type: 'dead', peer, ver }, from)

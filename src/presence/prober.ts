@@ -105,15 +105,19 @@ export class Prober {
   }
 
   /**
-   * One direct ping out of turn: whether `target` answers within the direct probe's timeout. Not a
-   * probe (no helpers, nothing reported): for checking what others say about a peer we reach.
+   * One direct ping out of turn, within the direct probe's timeout. Not a probe (no helpers,
+   * nothing reported): for checking what others say about a peer we reach. `unknown` if our own
+   * event loop stalled for more than half the wait, as for a probe: silence then proves nothing.
    */
-  async ping (target: string): Promise<boolean> {
-    if (!this.running) return false
+  async ping (target: string): Promise<'answered' | 'silent' | 'unknown'> {
+    if (!this.running) return 'unknown'
     const seq = this.nextSeq()
-    const answered = this.await(seq, this.directTimeout())
+    const started = Date.now()
+    const timeout = this.directTimeout()
+    const answered = this.await(seq, timeout)
     this.init.send(target, { type: 'ping', seq })
-    return await answered
+    if (await answered) return 'answered'
+    return this.running && worstLagSince(started) <= timeout / 2 ? 'silent' : 'unknown'
   }
 
   private scale (ms: number): number { return ms * (1 + this.health) }
