@@ -10,7 +10,6 @@ import { LinkShaper, type LinkDelay, type LinkRule } from './link-shaper.js'
 import { tcp } from '@libp2p/tcp'
 import { memory } from '@libp2p/memory'
 import type { SimTransport } from './scenario.js'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 export type WorkerCommand =
   | { cmd: 'start', key: number, name: string, privateKey: string, groups: string[], profile: 'lan' | 'wifi' | 'local', degree?: number, transport: SimTransport }
@@ -69,10 +68,23 @@ export const ECHO = 'sim/echo'
 const REQUEST_TIMEOUT_MS = 3000
 let slowMs = 0
 let batch: Observed[] = []
-// The worst event-loop delay since the last sample: every node of this process was that late to
-// read, probe and answer, which the peers' views and the report's figures then reflect.
-const loopDelay = monitorEventLoopDelay({ resolution: 20 })
-loopDelay.enable()
+// How late this process's event loop runs: every node in it is that late to read, probe and
+// answer, which the peers' views and the report's figures then reflect. A 20 ms tick notes how
+// late it fired; a sample reports the worst since the last one, or the time since the last tick
+// if that is worse: samples asked for during one long stall are answered together, after it.
+const TICK_MS = 20
+let lastTick = Date.now()
+let worstLag = 0
+setInterval(() => {
+  const now = Date.now()
+  worstLag = Math.max(worstLag, now - lastTick - TICK_MS)
+  lastTick = now
+}, TICK_MS).unref()
+const lag = (): number => {
+  const out = Math.max(worstLag, Date.now() - lastTick - TICK_MS, 0)
+  worstLag = 0
+  return out
+}
 let flush: ReturnType<typeof setTimeout> | undefined
 
 const send = (m: WorkerMessage): void => { process.send?.(m) }
@@ -164,8 +176,7 @@ async function handle (m: WorkerCommand): Promise<void> {
     case 'slow': slowMs = m.delayMs; break
     case 'sample': {
       const cpu = process.cpuUsage()
-      const lagMs = loopDelay.max / 1e6
-      loopDelay.reset()
+      const lagMs = lag()
       send({
         type: 'sample',
         at: Date.now(),
