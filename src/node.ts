@@ -4,7 +4,7 @@ import type { Libp2p, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
 import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
-import { Requests, served } from './direct/requests.js'
+import { Requests } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
 import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, type Job } from './patterns/work-queue.js'
 import { SureWhisper } from './patterns/sure-whisper.js'
@@ -31,7 +31,7 @@ import type { ResolvedOptions } from './options.js'
 import {
   InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError, NotEnoughRepliesError, QueueFullError
 } from './errors.js'
-import type { EventOf, GatherItem, GatherOptions, GatherResult, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
+import type { EventOf, GatherItem, GatherOptions, GatherResult, IncomingRequest, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
 import type { PeerPolicy } from './trust/peer-policy.js'
@@ -112,7 +112,7 @@ export class ShoalNode {
   readonly #dialer: Dialer
   // Set in a partial mesh (the `degree` option): which connections to keep.
   readonly #overlay: Overlay | undefined
-  readonly #requests: Requests<Payload>
+  readonly #requests: Requests<Payload, PeerInfo>
   readonly #queues: WorkQueues
   readonly #sure: SureWhisper
   readonly #limits: Limits
@@ -240,7 +240,10 @@ export class ShoalNode {
       log: this.#logger('requests'),
       decode: payload => this.#checkedPayload(payload),
       encode: value => this.#encode(value as Payload),
-      send: async (peer, frame) => { await this.#sendDirect(peer, encodeFrame(frame), opts.sendTimeout) }
+      send: (peer, frame) => {
+        const bytes = encodeFrame(frame)
+        return this.#wire.trySend(peer, bytes) ? undefined : this.#sendDirect(peer, bytes, opts.sendTimeout)
+      }
     })
     this.#sure = new SureWhisper({
       log: this.#logger('whisper'),
@@ -253,7 +256,7 @@ export class ShoalNode {
       selfId: this.id,
       consumers: queue => this.#consumersOf(queue),
       request: async (peer, service, payload, options) => await this.#ask(peer, service, payload, options.timeout, options.signal),
-      handle: (service, handler) => this.#requests.handle(service, async req => await handler(served(req, req.data, this.#table.info(req.from) as PeerInfo))),
+      handle: (service, handler) => this.#requests.handle(service, handler),
       advertise: async (queue, prefetch) => { await this.#advertise(queue, prefetch) }
     })
     this.#groups = new Groups({
@@ -495,8 +498,15 @@ export class ShoalNode {
     this.#checkRunning()
     checkService(service)
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
+    if (options.validate == null) return this.#requests.handle(service, handler as RequestHandler)
     const check = validator(options.validate, 'request')
-    return this.#requests.handle(service, async req => await handler(served(req, check(req.data), this.#table.info(req.from) as PeerInfo)))
+    // The request object is made for this one handler: its data is replaced by the checked value
+    // (a copy would read, and so make, its signal).
+    return this.#requests.handle(service, req => {
+      const typed = req as unknown as IncomingRequest<T>
+      typed.data = check(req.data)
+      return handler(typed)
+    })
   }
 
   /**
@@ -1291,7 +1301,7 @@ export class ShoalNode {
       case 'versions': this.#onVersions(id, frame.entries); break
       case 'request': {
         const { id: rid, service, payload } = frame
-        this.#deliver(id, () => { this.#requests.onRequest(id, rid, service, payload) })
+        this.#deliver(id, peer => { this.#requests.onRequest(id, peer, rid, service, payload) })
         break
       }
       case 'reply': this.#requests.onReply(id, frame.id, frame.payload); break
@@ -1397,10 +1407,13 @@ export class ShoalNode {
 }
 
 function checkService (service: unknown): asserts service is string {
-  if (typeof service !== 'string' || service.length === 0 || new TextEncoder().encode(service).byteLength > LIMITS.serviceBytes) {
+  // Each UTF-16 unit is at most 3 bytes of UTF-8: most names need no encoding to be measured.
+  if (typeof service !== 'string' || service.length === 0 || (service.length * 3 > LIMITS.serviceBytes && utf8.encode(service).byteLength > LIMITS.serviceBytes)) {
     throw new InvalidArgumentError(`service must be a non-empty string of at most ${LIMITS.serviceBytes} bytes`)
   }
 }
+
+const utf8 = new TextEncoder()
 
 function checkGroup (group: unknown): asserts group is string {
   if (typeof group !== 'string' || group.length === 0 || new TextEncoder().encode(group).byteLength > LIMITS.groupBytes) {

@@ -11,6 +11,7 @@ import { signState, verifyState } from '../src/presence/signed-state.js'
 import { DecodeError } from '../src/errors.js'
 
 const RUNS = 3000
+const utf8 = new TextEncoder()
 
 /** Runs `decode`; passes when it returns or throws a DecodeError, fails on any other throw. */
 function rejectsTyped<T> (decode: () => T): boolean {
@@ -45,7 +46,12 @@ const frame = fc.oneof(
   fc.constantFrom('suspect' as const, 'dead' as const, 'left' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
   fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f })),
   fc.array(fc.tuple(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.nat({ max: Number.MAX_SAFE_INTEGER })), { maxLength: 8 }).map(entries => ({ type: 'versions' as const, entries })),
-  fc.constant({ type: 'prune' as const })
+  fc.constant({ type: 'prune' as const }),
+  // Request and reply frames are encoded by hand (numbers in place, ASCII names copied as they are).
+  fc.record({ id: fc.nat({ max: Number.MAX_SAFE_INTEGER }), service: text(40).filter(s => utf8.encode(s).byteLength <= 255), payload: fc.uint8Array({ maxLength: 300 }) })
+    .map(f => ({ type: 'request' as const, ...f })),
+  fc.record({ id: fc.nat({ max: Number.MAX_SAFE_INTEGER }), payload: fc.uint8Array({ maxLength: 300 }) }).map(f => ({ type: 'reply' as const, ...f })),
+  fc.record({ id: fc.nat(), code: fc.constantFrom('no-handler' as const, 'failed' as const), message: fc.string({ maxLength: 100 }) }).map(f => ({ type: 'reply-error' as const, ...f }))
 ) as fc.Arbitrary<Frame>
 
 /** A valid encoding damaged the ways a buggy or hostile peer damages it. */

@@ -134,11 +134,15 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'states': return withType(STATES, encodeStates(frame.states))
     case 'view': return withType(VIEW, encodeStates(frame.states))
     case 'versions': return encodeVersions(frame.entries)
-    case 'request': {
-      const service = enc.encode(frame.service)
-      return joined(REQUEST, varint.encode(frame.id), varint.encode(service.byteLength), service, frame.payload)
+    case 'request': return encodeRequest(frame.id, frame.service, frame.payload)
+    case 'reply': {
+      const head = 1 + varint.encodingLength(frame.id)
+      const out = new Uint8Array(head + frame.payload.byteLength)
+      out[0] = REPLY
+      varint.encode(frame.id, out, 1)
+      out.set(frame.payload, head)
+      return out
     }
-    case 'reply': return joined(REPLY, varint.encode(frame.id), frame.payload)
     case 'whisper-sure': return withType(WHISPER_SURE, concat(concat(varint.encode(frame.id), varint.encode(frame.expires)), frame.payload))
     case 'whisper-ack': return withType(WHISPER_ACK, varint.encode(frame.id))
     case 'reply-error': {
@@ -244,15 +248,29 @@ function truncate (text: string, maxBytes: number): string {
   return out
 }
 
-/** A frame of `type` made of `parts`, copied once: request and reply are on every round trip. */
-function joined (type: number, ...parts: Uint8Array[]): Uint8Array {
-  let length = 1
-  for (const part of parts) length += part.byteLength
-  const out = new Uint8Array(length)
-  out[0] = type
-  let at = 1
-  for (const part of parts) { out.set(part, at); at += part.byteLength }
+/**
+ * A request frame in one allocation, its numbers written in place: request and reply are on
+ * every round trip, and each Uint8Array of more than 64 bytes, or TextEncoder.encode of even a
+ * short name, costs more than the rest of the encoding. A name of ASCII is copied as it is.
+ */
+function encodeRequest (id: number, service: string, payload: Uint8Array): Uint8Array {
+  const ascii = isAscii(service)
+  const name = ascii ? undefined : enc.encode(service)
+  const nameBytes = name?.byteLength ?? service.length
+  const head = 1 + varint.encodingLength(id) + varint.encodingLength(nameBytes)
+  const out = new Uint8Array(head + nameBytes + payload.byteLength)
+  out[0] = REQUEST
+  varint.encode(nameBytes, out, 1 + varint.encodingLength(id))
+  varint.encode(id, out, 1)
+  if (name != null) out.set(name, head)
+  else for (let i = 0; i < nameBytes; i++) out[head + i] = service.charCodeAt(i)
+  out.set(payload, head + nameBytes)
   return out
+}
+
+function isAscii (text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false
+  return true
 }
 
 function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -306,6 +324,12 @@ function readVarint (buf: Uint8Array, offset: number): { value: number, next: nu
 }
 
 function decodeText (buf: Uint8Array): string {
+  // A short name of ASCII (a service, a peer id) is read here, not in a call to the decoder.
+  if (buf.byteLength <= 16) {
+    let text = ''
+    for (let i = 0; i < buf.byteLength && buf[i] <= 0x7f; i++) text += String.fromCharCode(buf[i])
+    if (text.length === buf.byteLength) return text
+  }
   try {
     return dec.decode(buf)
   } catch (err) {
