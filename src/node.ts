@@ -619,15 +619,11 @@ export class ShoalNode {
     return timeout
   }
 
-  async #ask (peerId: string, service: string, payload: Uint8Array, timeout: number, signal?: AbortSignal): Promise<Payload> {
-    let reply: Uint8Array
-    try {
-      reply = await this.#requests.request(peerId, service, payload, timeout, signal)
-    } catch (err: any) {
+  #ask (peerId: string, service: string, payload: Uint8Array, timeout: number, signal?: AbortSignal): Promise<Payload> {
+    return this.#requests.request(peerId, service, payload, timeout, signal).then(reply => this.#checkedPayload(reply), (err: any) => {
       if (err instanceof ShoalError || signal?.aborted === true) throw err
       throw new PeerUnreachableError(peerId, String(err?.message ?? err), { cause: err })
-    }
-    return this.#checkedPayload(reply)
+    })
   }
 
   /**

@@ -64,11 +64,12 @@ export class Requests<T, F = string> {
    * RemoteError, RequestTimeoutError, PeerLostError, the signal's reason, or whatever `send`
    * rejects with.
    */
-  async request (peer: string, service: string, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
-    signal?.throwIfAborted()
+  request (peer: string, service: string, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
+    // Not an async function: the promise below is the request's, with no other wrapped around it.
+    if (signal?.aborted === true) return Promise.reject(signal.reason)
     const id = this.nextId
     this.nextId = this.nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextId + 1
-    return await new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Uint8Array>((resolve, reject) => {
       const p: Pending = { peer, service, timeoutMs, deadline: this.deadlines.now() + timeoutMs, resolve, reject }
       this.pending.set(id, p)
       this.deadlines.added(p.deadline)
