@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { Libp2p, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
-import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
+import { decodePayload, encodePayload, partsOf, payloadParts, type Payload, type PayloadParts } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Requests } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
@@ -239,11 +239,8 @@ export class ShoalNode {
     this.#requests = new Requests({
       log: this.#logger('requests'),
       decode: payload => this.#checkedPayload(payload),
-      encode: value => this.#encode(value as Payload),
-      send: (peer, frame) => {
-        const bytes = encodeFrame(frame)
-        return this.#wire.trySend(peer, bytes) ? undefined : this.#sendDirect(peer, bytes, opts.sendTimeout)
-      }
+      encode: value => this.#parts(value as Payload),
+      send: (peer, frame) => this.#wire.trySend(peer, frame) ? undefined : this.#sendDirect(peer, frame, opts.sendTimeout)
     })
     this.#sure = new SureWhisper({
       log: this.#logger('whisper'),
@@ -255,7 +252,7 @@ export class ShoalNode {
       log: this.#logger('queue'),
       selfId: this.id,
       consumers: queue => this.#consumersOf(queue),
-      request: async (peer, service, payload, options) => await this.#ask(peer, service, payload, options.timeout, options.signal),
+      request: async (peer, service, payload, options) => await this.#ask(peer, service, partsOf(payload), options.timeout, options.signal),
       handle: (service, handler) => this.#requests.handle(service, handler),
       advertise: async (queue, prefetch) => { await this.#advertise(queue, prefetch) }
     })
@@ -520,7 +517,7 @@ export class ShoalNode {
     this.#checkRunning()
     if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
     checkService(service)
-    const payload = this.#encode(data)
+    const payload = this.#parts(data)
     if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
     return await this.#ask(peerId, service, payload, this.#timeout(options.timeout), options.signal)
   }
@@ -606,7 +603,7 @@ export class ShoalNode {
     this.#checkRunning()
     checkGroup(group)
     checkService(service)
-    const payload = this.#encode(data)
+    const payload = this.#parts(data)
     const timeout = this.#timeout(options.timeout)
     const max = options.max ?? Infinity
     if (!(max > 0) || (options.min != null && !(options.min >= 0))) throw new InvalidArgumentError('min must be at least 0 and max more than 0')
@@ -619,7 +616,7 @@ export class ShoalNode {
     return timeout
   }
 
-  #ask (peerId: string, service: string, payload: Uint8Array, timeout: number, signal?: AbortSignal): Promise<Payload> {
+  #ask (peerId: string, service: string, payload: PayloadParts, timeout: number, signal?: AbortSignal): Promise<Payload> {
     return this.#requests.request(peerId, service, payload, timeout, signal).then(reply => this.#checkedPayload(reply), (err: any) => {
       if (err instanceof ShoalError || signal?.aborted === true) throw err
       throw new PeerUnreachableError(peerId, String(err?.message ?? err), { cause: err })
@@ -687,6 +684,13 @@ export class ShoalNode {
     const payload = encodePayload(data)
     if (payload.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(payload.byteLength - 1, this.#opts.maxMessageSize)
     return payload
+  }
+
+  /** As #encode, for a payload written straight into its frame (requests and replies). */
+  #parts (data: Payload): PayloadParts {
+    const parts = payloadParts(data)
+    if (parts.body.byteLength > this.#opts.maxMessageSize) throw new MessageTooLargeError(parts.body.byteLength, this.#opts.maxMessageSize)
+    return parts
   }
 
   #selfInfo (): PeerInfo {

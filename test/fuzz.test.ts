@@ -5,8 +5,8 @@ import test from 'ava'
 import fc from 'fast-check'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { decodeFrame, decodeShout, encodeFrame, parseState, stateBody, type Frame, type PeerState } from '../src/codec/frame.js'
-import { decodePayload, encodePayload } from '../src/codec/payload.js'
+import { decodeFrame, decodeShout, encodeFrame, encodeReply, encodeRequest, parseState, stateBody, type Frame, type PeerState } from '../src/codec/frame.js'
+import { decodePayload, encodePayload, partsOf, payloadParts } from '../src/codec/payload.js'
 import { signState, verifyState } from '../src/presence/signed-state.js'
 import { DecodeError } from '../src/errors.js'
 
@@ -78,6 +78,17 @@ test('frames: random bytes decode or reject with DecodeError', t => {
 test('frames: every valid frame round-trips; damaged ones decode or reject with DecodeError', t => {
   fc.assert(fc.property(frame, f => { t.deepEqual(decodeFrame(encodeFrame(f)), f) }), { numRuns: 500 })
   fc.assert(fc.property(mutated, bytes => rejectsTyped(() => decodeFrame(bytes))), { numRuns: RUNS })
+})
+
+test('requests and replies written straight from a payload\'s parts are the bytes of the frame with the payload joined', t => {
+  const data = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 50 }), fc.jsonValue({ maxDepth: 2 }))
+  fc.assert(fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), text(40).filter(s => utf8.encode(s).byteLength <= 255), data, (id, service, value) => {
+    const payload = encodePayload(value)
+    t.deepEqual(encodeRequest(id, service, payloadParts(value)), encodeFrame({ type: 'request', id, service, payload }))
+    t.deepEqual(encodeReply(id, payloadParts(value)), encodeFrame({ type: 'reply', id, payload }))
+    const parts = payloadParts(value)
+    t.deepEqual(partsOf(payload), { tag: parts.tag, body: new Uint8Array(parts.body) })
+  }), { numRuns: 500 })
 })
 
 test('hello/presence states: any JSON value parses to a bounded state or rejects with DecodeError', t => {

@@ -1,5 +1,6 @@
 import * as varint from 'uint8-varint'
 import { DecodeError } from '../errors.js'
+import type { PayloadParts } from './payload.js'
 
 /**
  * Frames on a peer's wire stream. Each is length-prefixed by the stream layer; this module
@@ -134,15 +135,8 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'states': return withType(STATES, encodeStates(frame.states))
     case 'view': return withType(VIEW, encodeStates(frame.states))
     case 'versions': return encodeVersions(frame.entries)
-    case 'request': return encodeRequest(frame.id, frame.service, frame.payload)
-    case 'reply': {
-      const head = 1 + varint.encodingLength(frame.id)
-      const out = new Uint8Array(head + frame.payload.byteLength)
-      out[0] = REPLY
-      varint.encode(frame.id, out, 1)
-      out.set(frame.payload, head)
-      return out
-    }
+    case 'request': return requestFrame(frame.id, frame.service, NO_TAG, frame.payload)
+    case 'reply': return replyFrame(frame.id, NO_TAG, frame.payload)
     case 'whisper-sure': return withType(WHISPER_SURE, concat(concat(varint.encode(frame.id), varint.encode(frame.expires)), frame.payload))
     case 'whisper-ack': return withType(WHISPER_ACK, varint.encode(frame.id))
     case 'reply-error': {
@@ -249,23 +243,50 @@ function truncate (text: string, maxBytes: number): string {
 }
 
 /**
- * A request frame in one allocation, its numbers written in place: request and reply are on
- * every round trip, and each Uint8Array of more than 64 bytes, or TextEncoder.encode of even a
- * short name, costs more than the rest of the encoding. A name of ASCII is copied as it is.
+ * A request frame, payload included, in one allocation with its numbers written in place:
+ * request and reply are on every round trip, and each Uint8Array of more than 64 bytes, or
+ * TextEncoder.encode of even a short name, costs more than the rest of the encoding. A name of
+ * ASCII is copied as it is. The same bytes as encodeFrame of a request with the joined payload.
  */
-function encodeRequest (id: number, service: string, payload: Uint8Array): Uint8Array {
-  const ascii = isAscii(service)
-  const name = ascii ? undefined : enc.encode(service)
+export function encodeRequest (id: number, service: string, payload: PayloadParts): Uint8Array {
+  return requestFrame(id, service, payload.tag, payload.body)
+}
+
+/** A reply frame, payload included, in one allocation (see encodeRequest). */
+export function encodeReply (id: number, payload: PayloadParts): Uint8Array {
+  return replyFrame(id, payload.tag, payload.body)
+}
+
+// For a frame whose payload is given whole: no tag byte in front of it.
+const NO_TAG = -1
+
+function requestFrame (id: number, service: string, tag: number, body: Uint8Array): Uint8Array {
+  const name = isAscii(service) ? undefined : enc.encode(service)
   const nameBytes = name?.byteLength ?? service.length
   const head = 1 + varint.encodingLength(id) + varint.encodingLength(nameBytes)
-  const out = new Uint8Array(head + nameBytes + payload.byteLength)
+  const out = new Uint8Array(head + nameBytes + body.byteLength + (tag === NO_TAG ? 0 : 1))
   out[0] = REQUEST
-  varint.encode(nameBytes, out, 1 + varint.encodingLength(id))
   varint.encode(id, out, 1)
+  varint.encode(nameBytes, out, 1 + varint.encodingLength(id))
   if (name != null) out.set(name, head)
   else for (let i = 0; i < nameBytes; i++) out[head + i] = service.charCodeAt(i)
-  out.set(payload, head + nameBytes)
+  withTag(out, head + nameBytes, tag, body)
   return out
+}
+
+function replyFrame (id: number, tag: number, body: Uint8Array): Uint8Array {
+  const head = 1 + varint.encodingLength(id)
+  const out = new Uint8Array(head + body.byteLength + (tag === NO_TAG ? 0 : 1))
+  out[0] = REPLY
+  varint.encode(id, out, 1)
+  withTag(out, head, tag, body)
+  return out
+}
+
+/** Writes a payload's tag (unless NO_TAG) and body into `out` at `at`. */
+function withTag (out: Uint8Array, at: number, tag: number, body: Uint8Array): void {
+  if (tag !== NO_TAG) out[at++] = tag
+  out.set(body, at)
 }
 
 function isAscii (text: string): boolean {

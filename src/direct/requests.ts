@@ -1,5 +1,6 @@
 import type { Logger } from '@libp2p/interface'
-import type { Frame, ReplyErrorCode } from '../codec/frame.js'
+import { encodeFrame, encodeReply, encodeRequest, type ReplyErrorCode } from '../codec/frame.js'
+import type { PayloadParts } from '../codec/payload.js'
 import { NodeStoppedError, NoHandlerError, PeerLostError, RemoteError, RequestTimeoutError } from '../errors.js'
 import { Deadlines } from './deadlines.js'
 
@@ -13,15 +14,15 @@ export interface Request<T, F = string> {
 
 export interface RequestsInit<T> {
   /**
-   * Sends a frame to a peer over its direct stream: returns nothing if it went at once (the
-   * common case, without a promise), else a promise that rejects if the peer cannot be reached.
-   * May throw, as the promise would reject.
+   * Sends an encoded frame to a peer over its direct stream: returns nothing if it went at once
+   * (the common case, without a promise), else a promise that rejects if the peer cannot be
+   * reached. May throw, as the promise would reject.
    */
-  send: (peer: string, frame: Frame) => Promise<void> | undefined
+  send: (peer: string, frame: Uint8Array) => Promise<void> | undefined
   /** Turns a payload from the wire into the value handlers see; throws on malformed input. */
   decode: (payload: Uint8Array) => T
-  /** Turns a handler's reply into payload bytes; throws if it cannot be sent (too large, not JSON). */
-  encode: (value: unknown) => Uint8Array
+  /** Turns a handler's reply into a payload; throws if it cannot be sent (too large, not JSON). */
+  encode: (value: unknown) => PayloadParts
   log: Logger
 }
 
@@ -64,7 +65,7 @@ export class Requests<T, F = string> {
    * RemoteError, RequestTimeoutError, PeerLostError, the signal's reason, or whatever `send`
    * rejects with.
    */
-  request (peer: string, service: string, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
+  request (peer: string, service: string, payload: PayloadParts, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
     // Not an async function: the promise below is the request's, with no other wrapped around it.
     if (signal?.aborted === true) return Promise.reject(signal.reason)
     const id = this.nextId
@@ -79,7 +80,7 @@ export class Requests<T, F = string> {
         signal.addEventListener('abort', p.onAbort, { once: true })
       }
       try {
-        this.init.send(peer, { type: 'request', id, service, payload })?.catch(err => { this.fail(id, err) })
+        this.init.send(peer, encodeRequest(id, service, payload))?.catch(err => { this.fail(id, err) })
       } catch (err) {
         this.fail(id, err)
       }
@@ -90,22 +91,22 @@ export class Requests<T, F = string> {
   onRequest (from: string, who: F, id: number, service: string, payload: Uint8Array): void {
     const handler = this.handlers.get(service)
     if (handler == null) {
-      this.answer(from, { type: 'reply-error', id, code: 'no-handler', message: '' })
+      this.answer(from, encodeFrame({ type: 'reply-error', id, code: 'no-handler', message: '' }))
       return
     }
     const serving = new Serving()
     let mine = this.serving.get(from)
     if (mine == null) { mine = new Set(); this.serving.set(from, mine) }
     mine.add(serving)
-    const done = (frame: Frame): void => {
+    const done = (frame: Uint8Array): void => {
       mine.delete(serving)
       if (mine.size === 0 && this.serving.get(from) === mine) this.serving.delete(from)
       if (!serving.aborted) this.answer(from, frame)
     }
     const replied = (value: unknown): void => {
-      let frame: Frame
+      let frame: Uint8Array
       try {
-        frame = { type: 'reply', id, payload: this.init.encode(value) }
+        frame = encodeReply(id, this.init.encode(value))
       } catch (err) {
         frame = failed(id, err)
       }
@@ -181,7 +182,7 @@ export class Requests<T, F = string> {
     return this.settle(id)
   }
 
-  private answer (to: string, frame: Frame): void {
+  private answer (to: string, frame: Uint8Array): void {
     const reject = (err: Error): void => { this.init.log('reply to %s failed: %s', to, err.message) }
     try {
       this.init.send(to, frame)?.catch(reject)
@@ -191,8 +192,8 @@ export class Requests<T, F = string> {
   }
 }
 
-function failed (id: number, err: any): Frame {
-  return { type: 'reply-error', id, code: 'failed', message: String(err?.message ?? err) }
+function failed (id: number, err: any): Uint8Array {
+  return encodeFrame({ type: 'reply-error', id, code: 'failed', message: String(err?.message ?? err) })
 }
 
 function isThenable (value: unknown): value is PromiseLike<unknown> {
