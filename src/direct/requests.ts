@@ -35,7 +35,12 @@ interface Pending {
   resolve: (payload: Uint8Array) => void
   reject: (err: unknown) => void
   signal?: AbortSignal
-  onAbort?: () => void
+}
+
+/** The pending requests that one AbortSignal abandons, and the one listener they share on it. */
+interface Watched {
+  ids: Set<number>
+  onAbort: () => void
 }
 
 /**
@@ -50,6 +55,9 @@ export class Requests<T, F = string> {
   // Handlers running for each requester, aborted if it goes away.
   private readonly serving = new Map<string, Set<Serving>>()
   private readonly deadlines = new Deadlines(now => this.expire(now))
+  // One listener per signal, not per request: a gather passes one signal to all its requests,
+  // and fifty listeners on it made Node warn of a leak on every round.
+  private readonly watched = new Map<AbortSignal, Watched>()
   private nextId = 1
 
   constructor (private readonly init: RequestsInit<T>) {}
@@ -76,8 +84,7 @@ export class Requests<T, F = string> {
       this.deadlines.added(p.deadline)
       if (signal != null) {
         p.signal = signal
-        p.onAbort = () => { this.fail(id, signal.reason) }
-        signal.addEventListener('abort', p.onAbort, { once: true })
+        this.watch(id, signal)
       }
       try {
         this.init.send(peer, encodeRequest(id, service, payload))?.catch(err => { this.fail(id, err) })
@@ -164,8 +171,32 @@ export class Requests<T, F = string> {
     const p = this.pending.get(id)
     if (p == null) return undefined
     this.pending.delete(id)
-    if (p.onAbort != null) p.signal?.removeEventListener('abort', p.onAbort)
+    if (p.signal != null) this.unwatch(id, p.signal)
     return p
+  }
+
+  private watch (id: number, signal: AbortSignal): void {
+    let w = this.watched.get(signal)
+    if (w == null) {
+      const ids = new Set<number>()
+      const onAbort = (): void => {
+        this.watched.delete(signal)
+        for (const id of [...ids]) this.fail(id, signal.reason)
+      }
+      w = { ids, onAbort }
+      this.watched.set(signal, w)
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    w.ids.add(id)
+  }
+
+  private unwatch (id: number, signal: AbortSignal): void {
+    const w = this.watched.get(signal)
+    if (w == null) return
+    w.ids.delete(id)
+    if (w.ids.size > 0) return
+    this.watched.delete(signal)
+    signal.removeEventListener('abort', w.onAbort)
   }
 
   private fail (id: number, err: unknown): void {
