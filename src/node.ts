@@ -513,13 +513,19 @@ export class ShoalNode {
    * failed), RequestTimeoutError, PeerLostError (it left or was lost meanwhile),
    * PeerUnreachableError, or the signal's reason.
    */
-  async request (peerId: string, service: string, data: Payload, options: RequestOptions = {}): Promise<Payload> {
-    this.#checkRunning()
-    if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
-    checkService(service)
-    const payload = this.#parts(data)
-    if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
-    return await this.#ask(peerId, service, payload, this.#timeout(options.timeout), options.signal)
+  request (peerId: string, service: string, data: Payload, options: RequestOptions = {}): Promise<Payload> {
+    // Not async: the request's own promise is returned, with no other wrapped around it; a bad
+    // argument still rejects rather than throws.
+    try {
+      this.#checkRunning()
+      if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
+      checkService(service)
+      const payload = this.#parts(data)
+      if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
+      return this.#ask(peerId, service, payload, this.#timeout(options.timeout), options.signal)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /**
