@@ -52,8 +52,8 @@ interface Watched {
 export class Requests<T, F = string> {
   private readonly handlers = new Map<string, (req: Request<T, F>) => unknown>()
   private readonly pending = new Map<number, Pending>()
-  // Handlers running for each requester, aborted if it goes away.
-  private readonly serving = new Map<string, Set<Serving>>()
+  // Those with handlers running for them, whose handlers are aborted if they go away.
+  private readonly askers = new Map<string, Asker>()
   private readonly deadlines = new Deadlines(now => this.expire(now))
   // One listener per signal, not per request: a gather passes one signal to all its requests,
   // and fifty listeners on it made Node warn of a leak on every round.
@@ -101,32 +101,41 @@ export class Requests<T, F = string> {
       this.answer(from, encodeFrame({ type: 'reply-error', id, code: 'no-handler', message: '' }))
       return
     }
-    const serving = new Serving()
-    let mine = this.serving.get(from)
-    if (mine == null) { mine = new Set(); this.serving.set(from, mine) }
-    mine.add(serving)
-    const done = (frame: Uint8Array): void => {
-      mine.delete(serving)
-      if (mine.size === 0 && this.serving.get(from) === mine) this.serving.delete(from)
-      if (!serving.aborted) this.answer(from, frame)
-    }
-    const replied = (value: unknown): void => {
-      let frame: Uint8Array
-      try {
-        frame = encodeReply(id, this.init.encode(value))
-      } catch (err) {
-        frame = failed(id, err)
-      }
-      done(frame)
-    }
+    let asker = this.askers.get(from)
+    if (asker == null) { asker = new Asker(); this.askers.set(from, asker) }
+    asker.running++
+    const serving = new Serving(asker, from, id)
     // A handler that answers at once is answered at once; only a promise waits for its turn.
+    let value: unknown
     try {
-      const value = handler(new Served(serving, this.init.decode(payload), who))
-      if (!isThenable(value)) { replied(value); return }
-      Promise.resolve(value).then(replied, err => { done(failed(id, err)) })
+      value = handler(new Served(serving, this.init.decode(payload), who))
+      if (isThenable(value)) {
+        Promise.resolve(value).then(v => { this.replied(serving, v) }, err => { this.done(serving, failed(id, err)) })
+        return
+      }
     } catch (err) {
-      done(failed(id, err))
+      this.done(serving, failed(id, err))
+      return
     }
+    this.replied(serving, value)
+  }
+
+  private replied (serving: Serving, value: unknown): void {
+    let frame: Uint8Array
+    try {
+      frame = encodeReply(serving.id, this.init.encode(value))
+    } catch (err) {
+      frame = failed(serving.id, err)
+    }
+    this.done(serving, frame)
+  }
+
+  /** A handler finished: its answer goes back unless the asker went away meanwhile. */
+  private done (serving: Serving, frame: Uint8Array): void {
+    const { asker, from } = serving
+    serving.finish()
+    if (--asker.running === 0 && this.askers.get(from) === asker) this.askers.delete(from)
+    if (!asker.aborted) this.answer(from, frame)
   }
 
   onReply (from: string, id: number, payload: Uint8Array): void {
@@ -144,15 +153,15 @@ export class Requests<T, F = string> {
     for (const [id, p] of this.pending) {
       if (p.peer === peer) this.fail(id, new PeerLostError(peer, p.service))
     }
-    for (const c of this.serving.get(peer) ?? []) c.abort(new PeerLostError(peer, 'request'))
-    this.serving.delete(peer)
+    this.askers.get(peer)?.abort(new PeerLostError(peer, 'request'))
+    this.askers.delete(peer)
   }
 
   stop (): void {
     this.deadlines.stop()
     for (const id of [...this.pending.keys()]) this.fail(id, new NodeStoppedError())
-    for (const set of this.serving.values()) for (const c of set) c.abort(new NodeStoppedError())
-    this.serving.clear()
+    for (const asker of this.askers.values()) asker.abort(new NodeStoppedError())
+    this.askers.clear()
     this.handlers.clear()
   }
 
@@ -231,28 +240,44 @@ function isThenable (value: unknown): value is PromiseLike<unknown> {
   return value instanceof Promise || (typeof (value as any)?.then === 'function')
 }
 
-/**
- * A running handler's abort switch. Its AbortSignal is made only if the handler reads
- * `req.signal`: most never do, and an AbortController per request showed in round trips.
- */
-class Serving {
+/** A peer with handlers running for it: aborted, all of them at once, when it goes away. */
+class Asker {
+  running = 0
   aborted = false
-  private reason: unknown
-  private controller?: AbortController
-
-  get signal (): AbortSignal {
-    if (this.controller == null) {
-      this.controller = new AbortController()
-      if (this.aborted) this.controller.abort(this.reason)
-    }
-    return this.controller.signal
-  }
+  reason: unknown
+  // The signals its handlers asked for (most ask for none).
+  readonly controllers = new Set<AbortController>()
 
   abort (reason: unknown): void {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason
-    this.controller?.abort(reason)
+    for (const c of this.controllers) c.abort(reason)
+    this.controllers.clear()
+  }
+}
+
+/**
+ * One running handler. Its AbortSignal is made only if the handler reads `req.signal`: most
+ * never do, and an AbortController per request showed in round trips.
+ */
+class Serving {
+  private controller?: AbortController
+
+  constructor (readonly asker: Asker, readonly from: string, readonly id: number) {}
+
+  get signal (): AbortSignal {
+    if (this.controller == null) {
+      this.controller = new AbortController()
+      if (this.asker.aborted) this.controller.abort(this.asker.reason)
+      else this.asker.controllers.add(this.controller)
+    }
+    return this.controller.signal
+  }
+
+  /** The handler is done: its signal no longer needs aborting. */
+  finish (): void {
+    if (this.controller != null) this.asker.controllers.delete(this.controller)
   }
 }
 
