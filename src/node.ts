@@ -2,9 +2,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { Libp2p, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
-import { decodePayload, encodePayload, type Payload } from './codec/payload.js'
+import { decodePayload, encodePayload, partsOf, payloadParts, type Payload, type PayloadParts } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
-import { Requests, served } from './direct/requests.js'
+import { Requests } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
 import { WorkQueues, consumerHeader, type ConsumeOptions, type EnqueueOptions, type Job } from './patterns/work-queue.js'
 import { SureWhisper } from './patterns/sure-whisper.js'
@@ -31,7 +31,7 @@ import type { ResolvedOptions } from './options.js'
 import {
   InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerNotFoundError, PeerUnreachableError, ShoalError, NotEnoughRepliesError, QueueFullError
 } from './errors.js'
-import type { EventOf, GatherItem, GatherOptions, GatherResult, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
+import type { EventOf, GatherItem, GatherOptions, GatherResult, IncomingRequest, NodeStats, PeerInfo, RequestHandler, RequestOptions, SendOptions, ShoalEvent, ShoalEventType } from './types.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
 import type { PeerPolicy } from './trust/peer-policy.js'
@@ -112,7 +112,7 @@ export class ShoalNode {
   readonly #dialer: Dialer
   // Set in a partial mesh (the `degree` option): which connections to keep.
   readonly #overlay: Overlay | undefined
-  readonly #requests: Requests<Payload>
+  readonly #requests: Requests<Payload, PeerInfo>
   readonly #queues: WorkQueues
   readonly #sure: SureWhisper
   readonly #limits: Limits
@@ -239,8 +239,8 @@ export class ShoalNode {
     this.#requests = new Requests({
       log: this.#logger('requests'),
       decode: payload => this.#checkedPayload(payload),
-      encode: value => this.#encode(value as Payload),
-      send: async (peer, frame) => { await this.#sendDirect(peer, encodeFrame(frame), opts.sendTimeout) }
+      encode: value => this.#parts(value as Payload),
+      send: (peer, frame) => this.#wire.trySend(peer, frame) ? undefined : this.#sendDirect(peer, frame, opts.sendTimeout)
     })
     this.#sure = new SureWhisper({
       log: this.#logger('whisper'),
@@ -252,8 +252,8 @@ export class ShoalNode {
       log: this.#logger('queue'),
       selfId: this.id,
       consumers: queue => this.#consumersOf(queue),
-      request: async (peer, service, payload, options) => await this.#ask(peer, service, payload, options.timeout, options.signal),
-      handle: (service, handler) => this.#requests.handle(service, async req => await handler(served(req, req.data, this.#table.info(req.from) as PeerInfo))),
+      request: async (peer, service, payload, options) => await this.#ask(peer, service, partsOf(payload), options.timeout, options.signal),
+      handle: (service, handler) => this.#requests.handle(service, handler),
       advertise: async (queue, prefetch) => { await this.#advertise(queue, prefetch) }
     })
     this.#groups = new Groups({
@@ -495,8 +495,15 @@ export class ShoalNode {
     this.#checkRunning()
     checkService(service)
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function')
+    if (options.validate == null) return this.#requests.handle(service, handler as RequestHandler)
     const check = validator(options.validate, 'request')
-    return this.#requests.handle(service, async req => await handler(served(req, check(req.data), this.#table.info(req.from) as PeerInfo)))
+    // The request object is made for this one handler: its data is replaced by the checked value
+    // (a copy would read, and so make, its signal).
+    return this.#requests.handle(service, req => {
+      const typed = req as unknown as IncomingRequest<T>
+      typed.data = check(req.data)
+      return handler(typed)
+    })
   }
 
   /**
@@ -506,13 +513,19 @@ export class ShoalNode {
    * failed), RequestTimeoutError, PeerLostError (it left or was lost meanwhile),
    * PeerUnreachableError, or the signal's reason.
    */
-  async request (peerId: string, service: string, data: Payload, options: RequestOptions = {}): Promise<Payload> {
-    this.#checkRunning()
-    if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
-    checkService(service)
-    const payload = this.#encode(data)
-    if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
-    return await this.#ask(peerId, service, payload, this.#timeout(options.timeout), options.signal)
+  request (peerId: string, service: string, data: Payload, options: RequestOptions = {}): Promise<Payload> {
+    // Not async: the request's own promise is returned, with no other wrapped around it; a bad
+    // argument still rejects rather than throws.
+    try {
+      this.#checkRunning()
+      if (typeof peerId !== 'string') throw new InvalidArgumentError('peerId must be a string')
+      checkService(service)
+      const payload = this.#parts(data)
+      if (!this.#table.has(peerId)) throw new PeerNotFoundError(peerId)
+      return this.#ask(peerId, service, payload, this.#timeout(options.timeout), options.signal)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /**
@@ -596,7 +609,7 @@ export class ShoalNode {
     this.#checkRunning()
     checkGroup(group)
     checkService(service)
-    const payload = this.#encode(data)
+    const payload = this.#parts(data)
     const timeout = this.#timeout(options.timeout)
     const max = options.max ?? Infinity
     if (!(max > 0) || (options.min != null && !(options.min >= 0))) throw new InvalidArgumentError('min must be at least 0 and max more than 0')
@@ -609,15 +622,11 @@ export class ShoalNode {
     return timeout
   }
 
-  async #ask (peerId: string, service: string, payload: Uint8Array, timeout: number, signal?: AbortSignal): Promise<Payload> {
-    let reply: Uint8Array
-    try {
-      reply = await this.#requests.request(peerId, service, payload, timeout, signal)
-    } catch (err: any) {
+  #ask (peerId: string, service: string, payload: PayloadParts, timeout: number, signal?: AbortSignal): Promise<Payload> {
+    return this.#requests.request(peerId, service, payload, timeout, signal).then(reply => this.#checkedPayload(reply), (err: any) => {
       if (err instanceof ShoalError || signal?.aborted === true) throw err
       throw new PeerUnreachableError(peerId, String(err?.message ?? err), { cause: err })
-    }
-    return this.#checkedPayload(reply)
+    })
   }
 
   /**
@@ -681,6 +690,13 @@ export class ShoalNode {
     const payload = encodePayload(data)
     if (payload.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(payload.byteLength - 1, this.#opts.maxMessageSize)
     return payload
+  }
+
+  /** As #encode, for a payload written straight into its frame (requests and replies). */
+  #parts (data: Payload): PayloadParts {
+    const parts = payloadParts(data)
+    if (parts.body.byteLength > this.#opts.maxMessageSize) throw new MessageTooLargeError(parts.body.byteLength, this.#opts.maxMessageSize)
+    return parts
   }
 
   #selfInfo (): PeerInfo {
@@ -1291,7 +1307,7 @@ export class ShoalNode {
       case 'versions': this.#onVersions(id, frame.entries); break
       case 'request': {
         const { id: rid, service, payload } = frame
-        this.#deliver(id, () => { this.#requests.onRequest(id, rid, service, payload) })
+        this.#deliver(id, peer => { this.#requests.onRequest(id, peer, rid, service, payload) })
         break
       }
       case 'reply': this.#requests.onReply(id, frame.id, frame.payload); break
@@ -1397,10 +1413,13 @@ export class ShoalNode {
 }
 
 function checkService (service: unknown): asserts service is string {
-  if (typeof service !== 'string' || service.length === 0 || new TextEncoder().encode(service).byteLength > LIMITS.serviceBytes) {
+  // Each UTF-16 unit is at most 3 bytes of UTF-8: most names need no encoding to be measured.
+  if (typeof service !== 'string' || service.length === 0 || (service.length * 3 > LIMITS.serviceBytes && utf8.encode(service).byteLength > LIMITS.serviceBytes)) {
     throw new InvalidArgumentError(`service must be a non-empty string of at most ${LIMITS.serviceBytes} bytes`)
   }
 }
+
+const utf8 = new TextEncoder()
 
 function checkGroup (group: unknown): asserts group is string {
   if (typeof group !== 'string' || group.length === 0 || new TextEncoder().encode(group).byteLength > LIMITS.groupBytes) {

@@ -16,9 +16,9 @@ export interface Stack {
   streamMuxers: Array<(components: any) => StreamMuxerFactory>
 }
 
-/** Shoal's stack, or with `stock` the same packages and settings without the fixes of stack/*. */
+/** Shoal's stack, or with `stock` the same packages as published (without stack/* nor noise-crypto.ts). */
 export function stack (stock = false): Stack {
-  const encrypter = noise({ crypto: noiseCrypto })
+  const encrypter = noise(stock ? {} : { crypto: noiseCrypto })
   const muxer = yamux()
   return {
     transports: [tcp()],

@@ -5,12 +5,13 @@ import test from 'ava'
 import fc from 'fast-check'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { decodeFrame, decodeShout, encodeFrame, parseState, stateBody, type Frame, type PeerState } from '../src/codec/frame.js'
-import { decodePayload, encodePayload } from '../src/codec/payload.js'
+import { decodeFrame, decodeShout, encodeFrame, encodeReply, encodeRequest, parseState, stateBody, type Frame, type PeerState } from '../src/codec/frame.js'
+import { decodePayload, encodePayload, partsOf, payloadParts } from '../src/codec/payload.js'
 import { signState, verifyState } from '../src/presence/signed-state.js'
 import { DecodeError } from '../src/errors.js'
 
 const RUNS = 3000
+const utf8 = new TextEncoder()
 
 /** Runs `decode`; passes when it returns or throws a DecodeError, fails on any other throw. */
 function rejectsTyped<T> (decode: () => T): boolean {
@@ -45,7 +46,12 @@ const frame = fc.oneof(
   fc.constantFrom('suspect' as const, 'dead' as const, 'left' as const).chain(type => fc.record({ peer: peerId, ver: fc.nat() }).map(f => ({ type, ...f }))),
   fc.record({ count: fc.nat(), hash: fc.nat() }).map(f => ({ type: 'digest' as const, ...f })),
   fc.array(fc.tuple(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.nat({ max: Number.MAX_SAFE_INTEGER })), { maxLength: 8 }).map(entries => ({ type: 'versions' as const, entries })),
-  fc.constant({ type: 'prune' as const })
+  fc.constant({ type: 'prune' as const }),
+  // Request and reply frames are encoded by hand (numbers in place, ASCII names copied as they are).
+  fc.record({ id: fc.nat({ max: Number.MAX_SAFE_INTEGER }), service: text(40).filter(s => utf8.encode(s).byteLength <= 255), payload: fc.uint8Array({ maxLength: 300 }) })
+    .map(f => ({ type: 'request' as const, ...f })),
+  fc.record({ id: fc.nat({ max: Number.MAX_SAFE_INTEGER }), payload: fc.uint8Array({ maxLength: 300 }) }).map(f => ({ type: 'reply' as const, ...f })),
+  fc.record({ id: fc.nat(), code: fc.constantFrom('no-handler' as const, 'failed' as const), message: fc.string({ maxLength: 100 }) }).map(f => ({ type: 'reply-error' as const, ...f }))
 ) as fc.Arbitrary<Frame>
 
 /** A valid encoding damaged the ways a buggy or hostile peer damages it. */
@@ -72,6 +78,17 @@ test('frames: random bytes decode or reject with DecodeError', t => {
 test('frames: every valid frame round-trips; damaged ones decode or reject with DecodeError', t => {
   fc.assert(fc.property(frame, f => { t.deepEqual(decodeFrame(encodeFrame(f)), f) }), { numRuns: 500 })
   fc.assert(fc.property(mutated, bytes => rejectsTyped(() => decodeFrame(bytes))), { numRuns: RUNS })
+})
+
+test('requests and replies written straight from a payload\'s parts are the bytes of the frame with the payload joined', t => {
+  const data = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 50 }), fc.jsonValue({ maxDepth: 2 }))
+  fc.assert(fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), text(40).filter(s => utf8.encode(s).byteLength <= 255), data, (id, service, value) => {
+    const payload = encodePayload(value)
+    t.deepEqual(encodeRequest(id, service, payloadParts(value)), encodeFrame({ type: 'request', id, service, payload }))
+    t.deepEqual(encodeReply(id, payloadParts(value)), encodeFrame({ type: 'reply', id, payload }))
+    const parts = payloadParts(value)
+    t.deepEqual(partsOf(payload), { tag: parts.tag, body: new Uint8Array(parts.body) })
+  }), { numRuns: 500 })
 })
 
 test('hello/presence states: any JSON value parses to a bounded state or rejects with DecodeError', t => {

@@ -124,3 +124,40 @@ test('gatherEach yields answers as they come, a slow member\'s after a fast one\
   }
   t.deepEqual(seen, ['fast', 'slow', 'failed:n3'])
 })
+
+test('one signal passed to many requests: aborting it rejects them all with its reason, without a listener per request', async t => {
+  const [a, b] = await startMesh(t, 2, i => memoryOptions({ name: `n${i}` }))
+  b.handle('hang', async () => await new Promise(() => {}))
+  b.handle('echo', ({ data }) => data)
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => { warnings.push(w.name) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  const controller = new AbortController()
+  // Requests that finish stop watching the signal; the pending ones all hear its abort.
+  t.deepEqual(await Promise.all(Array.from({ length: 30 }, async (_, i) => await a.request(b.id, 'echo', i, { signal: controller.signal }))), Array.from({ length: 30 }, (_, i) => i))
+  const pending = Array.from({ length: 50 }, async () => await a.request(b.id, 'hang', null, { signal: controller.signal, timeout: 30_000 }))
+  await sleep(50)
+  controller.abort(new Error('enough'))
+  for (const p of pending) await t.throwsAsync(p, { message: 'enough' })
+  await t.throwsAsync(a.request(b.id, 'echo', 1, { signal: controller.signal }), { message: 'enough' })
+  await sleep(10) // warnings are emitted on the next tick
+  t.false(warnings.includes('MaxListenersExceededWarning'))
+})
+
+test('requests with different timeouts each time out on their own, and the short ones do not wait for the long ones', async t => {
+  const [a, b] = await startMesh(t, 2, i => memoryOptions({ name: `n${i}` }))
+  b.handle('hang', async () => await new Promise(() => {}))
+  b.handle('echo', ({ data }) => data)
+  const t0 = Date.now()
+  const settled = async (timeout: number): Promise<number> => {
+    await t.throwsAsync(a.request(b.id, 'hang', null, { timeout }), { instanceOf: RequestTimeoutError })
+    return Date.now() - t0
+  }
+  // Longest first: a later, shorter deadline must still fire first.
+  const [long, short, middle] = await Promise.all([settled(900), settled(150), settled(400)])
+  t.true(short >= 140 && short < middle && middle < long, `${short} / ${middle} / ${long} ms`)
+  t.true(middle >= 390 && long >= 890, `${middle} / ${long} ms`)
+  // Answered requests leave nothing behind to time out.
+  t.is(await a.request(b.id, 'echo', 'still fine', { timeout: 100 }), 'still fine')
+})

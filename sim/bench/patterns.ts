@@ -7,6 +7,8 @@
 //
 // Latency: one request at a time (round trip p50/p90/p99). Throughput: `--inflight` requests
 // kept in flight for `--seconds`. The server runs in a child process, as a real peer would.
+// CPU per request (client and server process together, from process.cpuUsage) is steadier than
+// wall-clock latency on a machine shared with other work.
 // Scatter-gather: one node asks `--gather-peers` members of a group (hosted in another process)
 // and waits for every reply, `--gathers` times.
 import { fork, type ChildProcess } from 'node:child_process'
@@ -22,7 +24,12 @@ import { bareClient, bareServer } from './bare-libp2p.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
-interface Result { rtt: Distribution, perSecond: number }
+interface Result {
+  rtt: Distribution
+  perSecond: number
+  /** CPU time of client and server processes together per request, µs: one at a time, and in flight. */
+  cpuUs: { serial: number, inflight: number }
+}
 interface Row { size: number, net: Result, stock: Result, bare: Result, shoal: Result }
 
 const SYSTEMS: Array<{ key: keyof Omit<Row, 'size'>, name: string, what: string }> = [
@@ -35,20 +42,52 @@ const SYSTEMS: Array<{ key: keyof Omit<Row, 'size'>, name: string, what: string 
 /** One request/reply round trip, however it is carried. */
 type Ask = (payload: Uint8Array) => Promise<unknown>
 
-async function measure (ask: Ask, payload: Uint8Array, count: number, seconds: number, inflight: number): Promise<Result> {
-  for (let i = 0; i < 200; i++) await ask(payload) // warm up the JIT and the buffers
+async function measure (ask: Ask, server: ChildProcess, payload: Uint8Array, count: number, seconds: number, inflight: number): Promise<Result> {
+  // Warm up the JIT and the buffers: 5000 round trips, or 2 s of them. With 200, as before, Shoal
+  // (far more code than an echo) was still being optimized while its first payload size was
+  // timed: p50 over successive blocks of 500 round trips fell from 0.40 to 0.20 ms over the first
+  // 2500 or so, then stayed (measured with a scratch script, see the issue 6 notes).
+  const warm = Date.now() + 2000
+  for (let i = 0; i < 5000 && Date.now() < warm; i++) await ask(payload)
   const rtts: number[] = []
+  let cpu0 = await cpuOf(server)
   for (let i = 0; i < count; i++) {
     const t0 = process.hrtime.bigint()
     await ask(payload)
     rtts.push(Number(process.hrtime.bigint() - t0) / 1e6)
   }
+  const serial = (await cpuOf(server) - cpu0) / count
   let done = 0
   const end = Date.now() + seconds * 1000
+  cpu0 = await cpuOf(server)
   await Promise.all(Array.from({ length: inflight }, async () => {
     while (Date.now() < end) { await ask(payload); done++ }
   }))
-  return { rtt: distribution(rtts), perSecond: done / seconds }
+  return { rtt: distribution(rtts), perSecond: done / seconds, cpuUs: { serial, inflight: (await cpuOf(server) - cpu0) / done } }
+}
+
+/** CPU µs used so far by this process and `server` together. */
+async function cpuOf (server: ChildProcess): Promise<number> {
+  const theirs = new Promise<number>(resolve => {
+    const onMessage = (m: any): void => {
+      if (typeof m?.cpu !== 'number') return
+      server.off('message', onMessage)
+      resolve(m.cpu)
+    }
+    server.on('message', onMessage)
+  })
+  server.send('cpu')
+  const ours = process.cpuUsage()
+  return ours.user + ours.system + await theirs
+}
+
+/** Answers the bench's 'cpu' question; any other message means stop. */
+function onParentMessage (stop: () => void): void {
+  process.on('message', m => {
+    if (m !== 'cpu') { stop(); return }
+    const u = process.cpuUsage()
+    process.send?.({ cpu: u.user + u.system })
+  })
 }
 
 // --- raw node:net: 4-byte length prefix, the server echoes each frame ---
@@ -67,6 +106,7 @@ function netServer (): void {
     })
   })
   server.listen(0, '127.0.0.1', () => { process.send?.({ port: (server.address() as any).port }) })
+  onParentMessage(() => { process.exit(0) })
 }
 
 /** A raw client that matches replies to requests in order (one connection, FIFO, like pipelining). */
@@ -100,7 +140,7 @@ async function shoalServer (): Promise<void> {
   const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, name: 'server' })
   node.handle('echo', ({ data }) => data)
   process.send?.({ addresses: node.addresses() })
-  process.on('message', () => { void node.stop().then(() => process.exit(0)) })
+  onParentMessage(() => { void node.stop().then(() => process.exit(0)) })
 }
 
 /** `count` nodes in group 'g' that answer 'echo', all reached through `bootstrap`. */
@@ -122,7 +162,7 @@ async function gatherServers (count: number, bootstrap: string): Promise<void> {
 async function bareEchoServer (stock: boolean): Promise<void> {
   const server = await bareServer(stock)
   process.send?.({ address: server.address })
-  process.on('message', () => { void server.stop().then(() => process.exit(0)) })
+  onParentMessage(() => { void server.stop().then(() => process.exit(0)) })
 }
 
 async function child<T> (mode: string, ...args: string[]): Promise<{ proc: ChildProcess, hello: T }> {
@@ -180,10 +220,10 @@ async function main (): Promise<void> {
     const payload = new Uint8Array(size).fill(7)
     rows.push({
       size,
-      net: await measure(raw.ask, payload, count, seconds, inflight),
-      stock: await measure(stock.ask, payload, count, seconds, inflight),
-      bare: await measure(bare.ask, payload, count, seconds, inflight),
-      shoal: await measure(async p => await client.request(server, 'echo', p), payload, count, seconds, inflight)
+      net: await measure(raw.ask, net.proc, payload, count, seconds, inflight),
+      stock: await measure(stock.ask, stockEcho.proc, payload, count, seconds, inflight),
+      bare: await measure(bare.ask, bareEcho.proc, payload, count, seconds, inflight),
+      shoal: await measure(async p => await client.request(server, 'echo', p), shoal.proc, payload, count, seconds, inflight)
     })
   }
 
@@ -196,9 +236,10 @@ async function main (): Promise<void> {
   const trio = (d: Distribution): string => `${ms(d.p50)} / ${ms(d.p90)} / ${ms(d.p99)}`
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`
   table([
-    ['payload', 'system', 'round trip p50 / p90 / p99 ms', 'p50 vs raw net', 'p50 vs bare libp2p', 'req/s', 'req/s vs bare libp2p'],
+    ['payload', 'system', 'round trip p50 / p90 / p99 ms', 'p50 vs raw net', 'p50 vs bare libp2p', 'req/s', 'req/s vs bare libp2p', 'CPU µs/req: 1 at a time / in flight'],
     ...rows.flatMap(r => SYSTEMS.map(({ key, name }) => [`${r.size} B`, name, trio(r[key].rtt),
-      ratio(r[key].rtt.p50, r.net.rtt.p50), ratio(r[key].rtt.p50, r.bare.rtt.p50), r[key].perSecond.toFixed(0), ratio(r[key].perSecond, r.bare.perSecond)]))
+      ratio(r[key].rtt.p50, r.net.rtt.p50), ratio(r[key].rtt.p50, r.bare.rtt.p50), r[key].perSecond.toFixed(0), ratio(r[key].perSecond, r.bare.perSecond),
+      `${r[key].cpuUs.serial.toFixed(0)} / ${r[key].cpuUs.inflight.toFixed(0)}`]))
   ])
   const worst = Math.max(...rows.map(r => r.shoal.rtt.p50))
   const floor = Math.max(...rows.map(r => r.bare.rtt.p50))

@@ -1,5 +1,6 @@
 import * as varint from 'uint8-varint'
 import { DecodeError } from '../errors.js'
+import type { PayloadParts } from './payload.js'
 
 /**
  * Frames on a peer's wire stream. Each is length-prefixed by the stream layer; this module
@@ -134,11 +135,8 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case 'states': return withType(STATES, encodeStates(frame.states))
     case 'view': return withType(VIEW, encodeStates(frame.states))
     case 'versions': return encodeVersions(frame.entries)
-    case 'request': {
-      const service = enc.encode(frame.service)
-      return joined(REQUEST, varint.encode(frame.id), varint.encode(service.byteLength), service, frame.payload)
-    }
-    case 'reply': return joined(REPLY, varint.encode(frame.id), frame.payload)
+    case 'request': return requestFrame(frame.id, frame.service, NO_TAG, frame.payload)
+    case 'reply': return replyFrame(frame.id, NO_TAG, frame.payload)
     case 'whisper-sure': return withType(WHISPER_SURE, concat(concat(varint.encode(frame.id), varint.encode(frame.expires)), frame.payload))
     case 'whisper-ack': return withType(WHISPER_ACK, varint.encode(frame.id))
     case 'reply-error': {
@@ -244,15 +242,56 @@ function truncate (text: string, maxBytes: number): string {
   return out
 }
 
-/** A frame of `type` made of `parts`, copied once: request and reply are on every round trip. */
-function joined (type: number, ...parts: Uint8Array[]): Uint8Array {
-  let length = 1
-  for (const part of parts) length += part.byteLength
-  const out = new Uint8Array(length)
-  out[0] = type
-  let at = 1
-  for (const part of parts) { out.set(part, at); at += part.byteLength }
+/**
+ * A request frame, payload included, in one allocation with its numbers written in place:
+ * request and reply are on every round trip, and each Uint8Array of more than 64 bytes, or
+ * TextEncoder.encode of even a short name, costs more than the rest of the encoding. A name of
+ * ASCII is copied as it is. The same bytes as encodeFrame of a request with the joined payload.
+ */
+export function encodeRequest (id: number, service: string, payload: PayloadParts): Uint8Array {
+  return requestFrame(id, service, payload.tag, payload.body)
+}
+
+/** A reply frame, payload included, in one allocation (see encodeRequest). */
+export function encodeReply (id: number, payload: PayloadParts): Uint8Array {
+  return replyFrame(id, payload.tag, payload.body)
+}
+
+// For a frame whose payload is given whole: no tag byte in front of it.
+const NO_TAG = -1
+
+function requestFrame (id: number, service: string, tag: number, body: Uint8Array): Uint8Array {
+  const name = isAscii(service) ? undefined : enc.encode(service)
+  const nameBytes = name?.byteLength ?? service.length
+  const head = 1 + varint.encodingLength(id) + varint.encodingLength(nameBytes)
+  const out = new Uint8Array(head + nameBytes + body.byteLength + (tag === NO_TAG ? 0 : 1))
+  out[0] = REQUEST
+  varint.encode(id, out, 1)
+  varint.encode(nameBytes, out, 1 + varint.encodingLength(id))
+  if (name != null) out.set(name, head)
+  else for (let i = 0; i < nameBytes; i++) out[head + i] = service.charCodeAt(i)
+  withTag(out, head + nameBytes, tag, body)
   return out
+}
+
+function replyFrame (id: number, tag: number, body: Uint8Array): Uint8Array {
+  const head = 1 + varint.encodingLength(id)
+  const out = new Uint8Array(head + body.byteLength + (tag === NO_TAG ? 0 : 1))
+  out[0] = REPLY
+  varint.encode(id, out, 1)
+  withTag(out, head, tag, body)
+  return out
+}
+
+/** Writes a payload's tag (unless NO_TAG) and body into `out` at `at`. */
+function withTag (out: Uint8Array, at: number, tag: number, body: Uint8Array): void {
+  if (tag !== NO_TAG) out[at++] = tag
+  out.set(body, at)
+}
+
+function isAscii (text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false
+  return true
 }
 
 function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -306,6 +345,12 @@ function readVarint (buf: Uint8Array, offset: number): { value: number, next: nu
 }
 
 function decodeText (buf: Uint8Array): string {
+  // A short name of ASCII (a service, a peer id) is read here, not in a call to the decoder.
+  if (buf.byteLength <= 16) {
+    let text = ''
+    for (let i = 0; i < buf.byteLength && buf[i] <= 0x7f; i++) text += String.fromCharCode(buf[i])
+    if (text.length === buf.byteLength) return text
+  }
   try {
     return dec.decode(buf)
   } catch (err) {

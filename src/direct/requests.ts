@@ -1,108 +1,145 @@
 import type { Logger } from '@libp2p/interface'
-import type { Frame, ReplyErrorCode } from '../codec/frame.js'
+import { encodeFrame, encodeReply, encodeRequest, type ReplyErrorCode } from '../codec/frame.js'
+import type { PayloadParts } from '../codec/payload.js'
 import { NodeStoppedError, NoHandlerError, PeerLostError, RemoteError, RequestTimeoutError } from '../errors.js'
+import { Deadlines } from './deadlines.js'
 
 /** What a handler is given: who asks, what, and a signal that aborts if the asker goes away. */
-export interface Request<T> {
-  from: string
+export interface Request<T, F = string> {
+  from: F
   data: T
   /** Aborted when the requester leaves or is lost, or this node stops: its reply would go nowhere. */
   signal: AbortSignal
 }
 
 export interface RequestsInit<T> {
-  /** Sends a frame to a peer over its direct stream; rejects if the peer cannot be reached. */
-  send: (peer: string, frame: Frame) => Promise<void>
+  /**
+   * Sends an encoded frame to a peer over its direct stream: returns nothing if it went at once
+   * (the common case, without a promise), else a promise that rejects if the peer cannot be
+   * reached. May throw, as the promise would reject.
+   */
+  send: (peer: string, frame: Uint8Array) => Promise<void> | undefined
   /** Turns a payload from the wire into the value handlers see; throws on malformed input. */
   decode: (payload: Uint8Array) => T
-  /** Turns a handler's reply into payload bytes; throws if it cannot be sent (too large, not JSON). */
-  encode: (value: unknown) => Uint8Array
+  /** Turns a handler's reply into a payload; throws if it cannot be sent (too large, not JSON). */
+  encode: (value: unknown) => PayloadParts
   log: Logger
 }
 
 interface Pending {
   peer: string
   service: string
+  timeoutMs: number
+  /** On the Deadlines clock. */
+  deadline: number
   resolve: (payload: Uint8Array) => void
-  reject: (err: Error) => void
+  reject: (err: unknown) => void
+  signal?: AbortSignal
+}
+
+/** The pending requests that one AbortSignal abandons, and the one listener they share on it. */
+interface Watched {
+  ids: Set<number>
+  onAbort: () => void
 }
 
 /**
  * Request/reply over the direct streams (return address + correlation id). Many requests may be
  * in flight to one peer; each reply is matched by its id and accepted only from the peer the
  * request went to, so no one else can answer in its name (connections are authenticated).
+ * `F` is what handlers see as `from` (given with each request; the peer id by default).
  */
-export class Requests<T> {
-  private readonly handlers = new Map<string, (req: Request<T>) => unknown>()
+export class Requests<T, F = string> {
+  private readonly handlers = new Map<string, (req: Request<T, F>) => unknown>()
   private readonly pending = new Map<number, Pending>()
-  // Handlers running for each requester, aborted if it goes away.
-  private readonly serving = new Map<string, Set<Serving>>()
+  // Those with handlers running for them, whose handlers are aborted if they go away.
+  private readonly askers = new Map<string, Asker>()
+  private readonly deadlines = new Deadlines(now => this.expire(now))
+  // One listener per signal, not per request: a gather passes one signal to all its requests,
+  // and fifty listeners on it made Node warn of a leak on every round.
+  private readonly watched = new Map<AbortSignal, Watched>()
   private nextId = 1
 
   constructor (private readonly init: RequestsInit<T>) {}
 
   /** Registers the handler for `service`, replacing any previous one; returns a function that removes it. */
-  handle (service: string, handler: (req: Request<T>) => unknown): () => void {
+  handle (service: string, handler: (req: Request<T, F>) => unknown): () => void {
     this.handlers.set(service, handler)
     return () => { if (this.handlers.get(service) === handler) this.handlers.delete(service) }
   }
 
   /**
    * Sends a request and resolves with the reply's payload. Rejects with NoHandlerError,
-   * RemoteError, RequestTimeoutError, PeerLostError, or whatever `send` rejects with.
+   * RemoteError, RequestTimeoutError, PeerLostError, the signal's reason, or whatever `send`
+   * rejects with.
    */
-  async request (peer: string, service: string, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
-    signal?.throwIfAborted()
+  request (peer: string, service: string, payload: PayloadParts, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
+    // Not an async function: the promise below is the request's, with no other wrapped around it.
+    if (signal?.aborted === true) return Promise.reject(signal.reason)
     const id = this.nextId
     this.nextId = this.nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextId + 1
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let onAbort: (() => void) | undefined
-    const reply = new Promise<Uint8Array>((resolve, reject) => {
-      this.pending.set(id, { peer, service, resolve, reject })
-      const fail = (err: unknown): void => { if (this.pending.delete(id)) reject(err) }
-      timer = setTimeout(() => { fail(new RequestTimeoutError(peer, service, timeoutMs)) }, timeoutMs)
-      onAbort = () => { fail(signal?.reason) }
-      signal?.addEventListener('abort', onAbort, { once: true })
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const p: Pending = { peer, service, timeoutMs, deadline: this.deadlines.now() + timeoutMs, resolve, reject }
+      this.pending.set(id, p)
+      this.deadlines.added(p.deadline)
+      if (signal != null) {
+        p.signal = signal
+        this.watch(id, signal)
+      }
+      try {
+        this.init.send(peer, encodeRequest(id, service, payload))?.catch(err => { this.fail(id, err) })
+      } catch (err) {
+        this.fail(id, err)
+      }
     })
-    try {
-      await Promise.race([reply, this.init.send(peer, { type: 'request', id, service, payload })])
-      return await reply
-    } finally {
-      this.pending.delete(id)
-      clearTimeout(timer)
-      if (onAbort != null) signal?.removeEventListener('abort', onAbort)
-    }
   }
 
-  /** A request from `from` (already authenticated and introduced). */
-  onRequest (from: string, id: number, service: string, payload: Uint8Array): void {
+  /** A request from `from` (already authenticated and introduced), whom handlers see as `who`. */
+  onRequest (from: string, who: F, id: number, service: string, payload: Uint8Array): void {
     const handler = this.handlers.get(service)
     if (handler == null) {
-      this.answer(from, { type: 'reply-error', id, code: 'no-handler', message: '' })
+      this.answer(from, encodeFrame({ type: 'reply-error', id, code: 'no-handler', message: '' }))
       return
     }
-    const controller = new Serving()
-    let mine = this.serving.get(from)
-    if (mine == null) { mine = new Set(); this.serving.set(from, mine) }
-    mine.add(controller)
-    void (async () => {
-      let frame: Frame
-      try {
-        const data = this.init.decode(payload)
-        const value = await handler(served(controller, data, from))
-        frame = { type: 'reply', id, payload: this.init.encode(value) }
-      } catch (err: any) {
-        frame = { type: 'reply-error', id, code: 'failed', message: String(err?.message ?? err) }
+    let asker = this.askers.get(from)
+    if (asker == null) { asker = new Asker(); this.askers.set(from, asker) }
+    asker.running++
+    const serving = new Serving(asker, from, id)
+    // A handler that answers at once is answered at once; only a promise waits for its turn.
+    let value: unknown
+    try {
+      value = handler(new Served(serving, this.init.decode(payload), who))
+      if (isThenable(value)) {
+        Promise.resolve(value).then(v => { this.replied(serving, v) }, err => { this.done(serving, failed(id, err)) })
+        return
       }
-      mine.delete(controller)
-      if (mine.size === 0 && this.serving.get(from) === mine) this.serving.delete(from)
-      if (!controller.aborted) this.answer(from, frame)
-    })()
+    } catch (err) {
+      this.done(serving, failed(id, err))
+      return
+    }
+    this.replied(serving, value)
+  }
+
+  private replied (serving: Serving, value: unknown): void {
+    let frame: Uint8Array
+    try {
+      frame = encodeReply(serving.id, this.init.encode(value))
+    } catch (err) {
+      frame = failed(serving.id, err)
+    }
+    this.done(serving, frame)
+  }
+
+  /** A handler finished: its answer goes back unless the asker went away meanwhile. */
+  private done (serving: Serving, frame: Uint8Array): void {
+    const { asker, from } = serving
+    serving.finish()
+    if (--asker.running === 0 && this.askers.get(from) === asker) this.askers.delete(from)
+    if (!asker.aborted) this.answer(from, frame)
   }
 
   onReply (from: string, id: number, payload: Uint8Array): void {
-    const p = this.claim(from, id)
-    p?.resolve(payload)
+    this.claim(from, id)?.resolve(payload)
   }
 
   onReplyError (from: string, id: number, code: ReplyErrorCode, message: string): void {
@@ -114,20 +151,65 @@ export class Requests<T> {
   /** `peer` left or was lost: its pending requests fail at once, and handlers serving it are aborted. */
   peerGone (peer: string): void {
     for (const [id, p] of this.pending) {
-      if (p.peer !== peer) continue
-      this.pending.delete(id)
-      p.reject(new PeerLostError(peer, p.service))
+      if (p.peer === peer) this.fail(id, new PeerLostError(peer, p.service))
     }
-    for (const c of this.serving.get(peer) ?? []) c.abort(new PeerLostError(peer, 'request'))
-    this.serving.delete(peer)
+    this.askers.get(peer)?.abort(new PeerLostError(peer, 'request'))
+    this.askers.delete(peer)
   }
 
   stop (): void {
-    for (const p of this.pending.values()) p.reject(new NodeStoppedError())
-    this.pending.clear()
-    for (const set of this.serving.values()) for (const c of set) c.abort(new NodeStoppedError())
-    this.serving.clear()
+    this.deadlines.stop()
+    for (const id of [...this.pending.keys()]) this.fail(id, new NodeStoppedError())
+    for (const asker of this.askers.values()) asker.abort(new NodeStoppedError())
+    this.askers.clear()
     this.handlers.clear()
+  }
+
+  /** Fails the requests whose deadline is past; returns the earliest deadline left. */
+  private expire (now: number): number {
+    let next = Infinity
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) this.fail(id, new RequestTimeoutError(p.peer, p.service, p.timeoutMs))
+      else if (p.deadline < next) next = p.deadline
+    }
+    return next
+  }
+
+  /** Takes request `id` out of the pending ones (it is settled): nothing of it is left behind. */
+  private settle (id: number): Pending | undefined {
+    const p = this.pending.get(id)
+    if (p == null) return undefined
+    this.pending.delete(id)
+    if (p.signal != null) this.unwatch(id, p.signal)
+    return p
+  }
+
+  private watch (id: number, signal: AbortSignal): void {
+    let w = this.watched.get(signal)
+    if (w == null) {
+      const ids = new Set<number>()
+      const onAbort = (): void => {
+        this.watched.delete(signal)
+        for (const id of [...ids]) this.fail(id, signal.reason)
+      }
+      w = { ids, onAbort }
+      this.watched.set(signal, w)
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    w.ids.add(id)
+  }
+
+  private unwatch (id: number, signal: AbortSignal): void {
+    const w = this.watched.get(signal)
+    if (w == null) return
+    w.ids.delete(id)
+    if (w.ids.size > 0) return
+    this.watched.delete(signal)
+    signal.removeEventListener('abort', w.onAbort)
+  }
+
+  private fail (id: number, err: unknown): void {
+    this.settle(id)?.reject(err)
   }
 
   /** The pending request `id`, if `from` is the peer it went to; a reply from anyone else is dropped. */
@@ -137,44 +219,87 @@ export class Requests<T> {
       this.init.log('dropping a reply from %s to no request of ours (id %d)', from, id)
       return undefined
     }
-    this.pending.delete(id)
-    return p
+    return this.settle(id)
   }
 
-  private answer (to: string, frame: Frame): void {
-    this.init.send(to, frame).catch((err: Error) => { this.init.log('reply to %s failed: %s', to, err.message) })
+  private answer (to: string, frame: Uint8Array): void {
+    const reject = (err: Error): void => { this.init.log('reply to %s failed: %s', to, err.message) }
+    try {
+      this.init.send(to, frame)?.catch(reject)
+    } catch (err: any) {
+      reject(err)
+    }
   }
 }
 
-/**
- * A running handler's abort switch. Its AbortSignal is made only if the handler reads
- * `req.signal`: most never do, and an AbortController per request showed in round trips.
- */
-class Serving {
-  aborted = false
-  private reason: unknown
-  private controller?: AbortController
+function failed (id: number, err: any): Uint8Array {
+  return encodeFrame({ type: 'reply-error', id, code: 'failed', message: String(err?.message ?? err) })
+}
 
-  get signal (): AbortSignal {
-    if (this.controller == null) {
-      this.controller = new AbortController()
-      if (this.aborted) this.controller.abort(this.reason)
-    }
-    return this.controller.signal
-  }
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return value instanceof Promise || (typeof (value as any)?.then === 'function')
+}
+
+/** A peer with handlers running for it: aborted, all of them at once, when it goes away. */
+class Asker {
+  running = 0
+  aborted = false
+  reason: unknown
+  // The signals its handlers asked for (most ask for none).
+  readonly controllers = new Set<AbortController>()
 
   abort (reason: unknown): void {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason
-    this.controller?.abort(reason)
+    for (const c of this.controllers) c.abort(reason)
+    this.controllers.clear()
   }
 }
 
 /**
- * What a handler is given, with `signal` read from `source` only when asked for. Wrappers that
- * change `from` or `data` go through this too: spreading a request would read its signal.
+ * One running handler. Its AbortSignal is made only if the handler reads `req.signal`: most
+ * never do, and an AbortController per request showed in round trips.
  */
-export function served<T, F = string> (source: { signal: AbortSignal }, data: T, from: F): { from: F, data: T, signal: AbortSignal } {
-  return { from, data, get signal () { return source.signal } }
+class Serving {
+  private controller?: AbortController
+
+  constructor (readonly asker: Asker, readonly from: string, readonly id: number) {}
+
+  get signal (): AbortSignal {
+    if (this.controller == null) {
+      this.controller = new AbortController()
+      if (this.asker.aborted) this.controller.abort(this.asker.reason)
+      else this.asker.controllers.add(this.controller)
+    }
+    return this.controller.signal
+  }
+
+  /** The handler is done: its signal no longer needs aborting. */
+  finish (): void {
+    if (this.controller != null) this.asker.controllers.delete(this.controller)
+  }
+}
+
+/**
+ * What a handler is given. `signal` is an own, enumerable property, so `{ ...req }` keeps it,
+ * but read from the Serving only when asked for; it is defined from one shared descriptor,
+ * which costs a third of a getter in an object literal (a new closure and a slow define each).
+ */
+class Served<T, F> implements Request<T, F> {
+  declare readonly signal: AbortSignal
+  readonly #serving: Serving
+
+  constructor (serving: Serving, public data: T, public from: F) {
+    this.#serving = serving
+    Object.defineProperty(this, 'signal', SIGNAL)
+  }
+
+  static signal (req: Served<unknown, unknown>): AbortSignal { return req.#serving.signal }
+}
+
+const SIGNAL: PropertyDescriptor = {
+  get (this: Served<unknown, unknown>) { return Served.signal(this) },
+  enumerable: true,
+  configurable: true
 }
