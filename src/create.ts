@@ -17,6 +17,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { preSharedKey } from '@libp2p/pnet'
 import { pnetKey } from './trust/mesh-key.js'
 import { PeerPolicy } from './trust/peer-policy.js'
+import { signingKey } from './trust/signing-key.js'
 import { PeerCap } from './limits/peer-cap.js'
 import { Penalties } from './limits/penalties.js'
 import { relayed } from './discovery/relayed.js'
@@ -26,13 +27,13 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
   const opts = resolveOptions(await withConfigFile(options), `${hostname()}-${process.pid}`)
   const sightings = new EventTarget()
   // The node signs its state with the same key that makes its peer id (see presence/signed-state).
-  const privateKey = opts.privateKey ?? await generateKeyPair('Ed25519')
+  const privateKey = signingKey(opts.privateKey ?? await generateKeyPair('Ed25519'))
   const policy = new PeerPolicy(opts.allow, opts.deny, peerIdFromPrivateKey(privateKey).toString())
   const peerCap = new PeerCap(opts.maxPeers)
   const penalties = new Penalties()
   const { transports, connectionEncrypters, streamMuxers } = stack()
   // Filled in by the node, whose limits gossipsub consults before verifying a message.
-  const gossipLimits = { overRate: (_author: string, _count: number): boolean => false }
+  const gossipLimits = { overRate: (_author: string, _count: number): boolean => false, spent: (_author: string): boolean => false }
   const libp2p: ShoalLibp2p = await createLibp2p({
     start: false,
     privateKey,
@@ -62,7 +63,8 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
         maxQueuedBytes: opts.maxQueuedBytes,
         penalty: peer => penalties.of(peer),
         quarantined: peer => penalties.quarantined(peer),
-        overRate: (author, count) => gossipLimits.overRate(author, count)
+        overRate: (author, count) => gossipLimits.overRate(author, count),
+        spent: author => gossipLimits.spent(author)
       })
     }
   })

@@ -177,7 +177,7 @@ export class ShoalNode {
   #startedAt = 0
   #stopping: Promise<void> | undefined
 
-  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy, peerCap?: PeerCap, penalties?: Penalties, gossipLimits?: { overRate: (author: string, count: number) => boolean } }) {
+  constructor (libp2p: ShoalLibp2p, opts: ResolvedOptions, deps: { sightings: EventTarget, privateKey: PrivateKey, policy?: PeerPolicy, peerCap?: PeerCap, penalties?: Penalties, gossipLimits?: { overRate: (author: string, count: number) => boolean, spent: (author: string) => boolean } }) {
     this.#libp2p = libp2p
     this.#opts = opts
     this.#privateKey = deps.privateKey
@@ -217,6 +217,7 @@ export class ShoalNode {
     this.#pacer = new ShoutPacer({ inboundRate: opts.maxInboundShouts, maxWaitMs: opts.sendTimeout })
     if (deps.peerCap != null) deps.peerCap.onRefuse = peer => { this.#limits.hit(peer, 'peers', 'connection') }
     if (deps.gossipLimits != null) deps.gossipLimits.overRate = (author, count) => this.#limits.overShoutRate(author, count)
+    if (deps.gossipLimits != null) deps.gossipLimits.spent = author => this.#limits.spent(author)
     this.#wire = new Wire({
       libp2p,
       log: this.#logger('wire'),

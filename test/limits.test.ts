@@ -3,6 +3,8 @@ import test from 'ava'
 import { RateLimiter } from '../src/limits/rate.js'
 import { ByteBudget } from '../src/limits/byte-budget.js'
 import { Penalties } from '../src/limits/penalties.js'
+import { Limits } from '../src/limits/limits.js'
+import type { NodeStats } from '../src/types.js'
 import { resolveOptions } from '../src/options.js'
 import { ConfigError } from '../src/errors.js'
 
@@ -29,6 +31,19 @@ test('a token bucket can be asked whether it holds tokens without spending any (
   t.false(r.holds('a', 1, 50))
   t.true(r.holds('a', 1, 100), 'refilled at 10 a second')
   t.true(r.take('a', 1, 100), 'and asking did not spend the refill')
+})
+
+test('an author\'s spent shout rate (asked for shouts others pass on) costs nothing to ask and charges no one', t => {
+  const stats = { rateLimited: 0 } as unknown as NodeStats
+  const penalties = new Penalties()
+  const limits = new Limits({ shoutRate: 3, messageRate: 100, byteRate: 1e9, maxQueuedBytes: 1e6, stallMs: 1000, stats, penalties, onQuarantine: () => {}, report: () => {} })
+  t.teardown(() => { limits.stop() })
+  for (let i = 0; i < 5; i++) t.false(limits.spent('a'), 'asking took nothing')
+  for (let i = 0; i < 3; i++) t.true(limits.admit('a', 'shout', 100))
+  t.true(limits.spent('a'))
+  t.false(limits.spent('b'), 'per author')
+  t.is(stats.rateLimited, 0, 'not counted: the author is only claimed')
+  t.is(penalties.of('a'), 0, 'nor penalised')
 })
 
 test('a token bucket says how long the nth of a line of takers waits (what shout pacing refuses past sendTimeout)', t => {

@@ -2,6 +2,7 @@ import type { Logger } from '@libp2p/interface'
 import { decodeShout, encodeFrame, encodeShout } from '../codec/frame.js'
 import type { ShoutEnvelope } from '../codec/frame.js'
 import { SeenCache } from '../util/seen-cache.js'
+import { AuthorIds } from './author-ids.js'
 import { ReplayWindow } from './replay-window.js'
 import { scoreTopic, TopicValidatorResult, type GossipSub } from './pubsub.js'
 import type { PeerId } from '@libp2p/interface'
@@ -45,8 +46,9 @@ export class Groups {
   private readonly window = new ReplayWindow(100_000, 10_000, 10_000)
   // Seeded from the clock so a restarted node that kept its key is not mistaken for a replay.
   private seq = Date.now() * 1000
-  // Shouts the topic validator decoded, so the delivery does not decode them again.
-  private readonly decoded = new WeakMap<object, ShoutEnvelope>()
+  // Shouts the topic validator decoded, with their author, so the delivery does not decode again.
+  private readonly decoded = new WeakMap<object, { shout: ShoutEnvelope, author: string }>()
+  private readonly authors = new AuthorIds()
   // Shouts whose gossip copy the validator charged to their author but gossipsub has not handed
   // over yet (it does a few microtasks later). A direct copy read in between (over TCP both can
   // come in one read) is delivered as usual but not charged again: charged twice, a sender that
@@ -114,20 +116,22 @@ export class Groups {
       this.init.malformed(source.toString())
       return TopicValidatorResult.Reject
     }
-    const author = msg.from.toString()
+    const author = this.authors.of(msg.from.toMultihash().bytes)
     const key = `${author}/${shout.seq}`
     if (this.seen.has(key)) return TopicValidatorResult.Accept // counted as a duplicate on delivery
     if (!this.init.admit(author, msg.data.byteLength)) return TopicValidatorResult.Ignore
     this.charged.add(key)
-    this.decoded.set(msg, shout)
+    this.decoded.set(msg, { shout, author })
     return TopicValidatorResult.Accept
   }
 
   private readonly onGossip = (evt: CustomEvent<unknown>): void => {
     const msg = evt.detail as any
     if (typeof msg.topic !== 'string' || !msg.topic.startsWith(TOPIC_PREFIX) || msg.type !== 'signed') return
-    const shout = this.decoded.get(msg) ?? this.decode(msg)
-    if (shout != null) this.accept(msg.from.toString(), shout)
+    const done = this.decoded.get(msg)
+    if (done != null) { this.accept(done.author, done.shout); return }
+    const shout = this.decode(msg)
+    if (shout != null) this.accept(this.authors.of(msg.from.toMultihash().bytes), shout)
   }
 
   /** The shout a gossip message carries, or undefined (counted, logged) if it is malformed. */

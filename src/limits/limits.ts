@@ -79,6 +79,12 @@ export class Limits {
     return true
   }
 
+  /**
+   * Whether `author` has used up its shout rate here, charging, counting and penalising nothing:
+   * for a shout passed on by another peer, whose author is claimed, not yet verified.
+   */
+  spent (author: string): boolean { return !this.shouts.holds(author) }
+
   /** A peer sent bytes that do not decode or break the framing: it loses standing with gossipsub too. */
   malformed (peer: string): void { this.penalize(peer, MALFORMED_POINTS) }
 
