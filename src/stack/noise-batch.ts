@@ -1,8 +1,8 @@
 // @libp2p/noise 17 encrypts every send of the muxer above it as Noise frames of its own: a Yamux
 // frame per whisper became a Noise frame, a cipher set-up, a socket write and, at the other end,
 // a read, a cipher set-up and a frame to decode, every 16 KiB. Measured on a 16 KiB whisper flood
-// (sim/bench/compare.ts), per-frame work was a fifth of the CPU. Here the bytes sent in one turn of
-// the event loop are gathered and encrypted together, in frames as full as Noise allows (64 KiB):
+// (sim/bench/compare.ts), that per-frame work was about a sixth of the CPU. Here the bytes sent in
+// one turn of the event loop are encrypted together, in frames as full as Noise allows (64 KiB):
 // the same frames a peer would send for one larger write, so stock peers read them as ever.
 //
 // Bytes wait at most until the current turn ends (process.nextTick): a lone message leaves as
