@@ -5,9 +5,10 @@
 // one turn of the event loop are encrypted together, in frames as full as Noise allows (64 KiB):
 // the same frames a peer would send for one larger write, so stock peers read them as ever.
 //
-// Bytes wait at most until the current turn ends (process.nextTick): a lone message leaves as
-// soon as it would have, many in a row share frames. At most one frame's worth waits: a full one
-// goes at once, so the back-pressure of the socket below still reaches the sender.
+// The first send of a turn leaves at once; what follows it in the same turn waits at most until
+// the turn ends (process.nextTick): a lone message leaves as it would have, many in a row share
+// frames. At most one frame's worth waits: a full one goes at once, so the back-pressure of the
+// socket below still reaches the sender.
 //
 // It reaches into Noise's encrypted stream (sendData, encrypt, stream, close; not public API), so
 // it checks the shape it expects and leaves the stream alone otherwise.
@@ -25,6 +26,17 @@ interface EncryptedShape {
   abort: (err: Error) => void
 }
 
+/**
+ * The flushes of every batched connection holding bytes. Before a connection sends, the others
+ * send what they hold: bytes leave in the order they were sent, across connections too. Held
+ * back, a shout (several sends) was overtaken by a whisper another node sent after it, in the
+ * same turn, on another connection (the quick start printed them the other way round).
+ */
+const holding = new Set<() => void>()
+const sendHeld = (except: () => void): void => {
+  for (const flush of holding) if (flush !== except) flush()
+}
+
 /** Makes `connection` (Noise's encrypted stream) encrypt what is sent in one turn together. */
 export function batchedSends<C extends MessageStream> (connection: C): C {
   const c = connection as unknown as EncryptedShape
@@ -32,7 +44,8 @@ export function batchedSends<C extends MessageStream> (connection: C): C {
     typeof c.stream?.send !== 'function') return connection
   const below = c.stream
   const pending = new Uint8ArrayList()
-  let scheduled = false
+  // Something was sent in this turn of the event loop: what follows is gathered until it ends.
+  let inTurn = false
 
   /** Encrypts and sends the first `bytes` pending bytes; says whether the transport takes more. */
   const send = (bytes: number): boolean => {
@@ -44,7 +57,7 @@ export function batchedSends<C extends MessageStream> (connection: C): C {
     return below.send(c.encrypt(plaintext))
   }
   const flush = (): void => {
-    scheduled = false
+    holding.delete(flush)
     if (pending.byteLength === 0) return
     if (below.status !== 'open') {
       // Closed under us: what waited is lost, as it would have been in the transport's buffer.
@@ -60,15 +73,25 @@ export function batchedSends<C extends MessageStream> (connection: C): C {
     }
   }
 
+  const endTurn = (): void => {
+    inTurn = false
+    flush()
+  }
   c.sendData = (data) => {
+    if (holding.size > 0) sendHeld(flush)
+    if (!inTurn) {
+      // The first send of a turn leaves at once, as with stock Noise: a lone message is not
+      // held back at all, nor reordered against traffic the peer handles more slowly (a shout
+      // then a whisper kept their order in the quick start).
+      inTurn = true
+      process.nextTick(endTurn)
+      return { sentBytes: data.byteLength, canSendMore: below.send(c.encrypt(data)) }
+    }
     pending.append(data)
     let canSendMore = !below.writableNeedsDrain
     const full = pending.byteLength - pending.byteLength % NOISE_MAX_PLAINTEXT
     if (full > 0) canSendMore = send(full)
-    if (pending.byteLength > 0 && !scheduled) {
-      scheduled = true
-      process.nextTick(flush)
-    }
+    if (pending.byteLength > 0) holding.add(flush)
     return { sentBytes: data.byteLength, canSendMore }
   }
   const close = c.close.bind(c)
