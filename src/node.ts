@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { Libp2p, Logger, PeerId, PrivateKey } from '@libp2p/interface'
-import { decodeFrame, encodeFrame, headersProblem, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
+import { decodeFrame, encodeFrame, headersProblem, whisperFrame, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
 import { decodePayload, encodePayload, partsOf, payloadParts, type Payload, type PayloadParts } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Requests } from './direct/requests.js'
@@ -26,6 +26,7 @@ import { signState, verifyState } from './presence/signed-state.js'
 import type { StateChange } from './presence/peer-table.js'
 import { worstLagSince } from './presence/lag.js'
 import type { Lane } from './direct/wire.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { EventHub, type EventsOptions } from './emitter.js'
 import type { ResolvedOptions } from './options.js'
 import {
@@ -468,7 +469,7 @@ export class ShoalNode {
       this.#stats.whispersSent++
       return
     }
-    const frame = encodeFrame({ type: 'whisper', payload })
+    const frame = whisperFrame(payload)
     if (options.signal == null && this.#wire.trySend(peerId, frame)) {
       this.#stats.whispersSent++
       return
@@ -597,7 +598,7 @@ export class ShoalNode {
   }
 
   /** A direct send that waits for room, refused with QueueFullError past the peer's high-water mark. */
-  async #bounded (peer: string, frame: Uint8Array, signal: AbortSignal): Promise<void> {
+  async #bounded (peer: string, frame: Uint8Array | Uint8ArrayList, signal: AbortSignal): Promise<void> {
     try {
       await this.#limits.bounded(peer, frame.byteLength, async () => { await this.#wire.send(peerIdFromString(peer), frame, signal) })
     } catch (err) {

@@ -232,7 +232,11 @@ async function measureStream (side: StreamSide, o: { count: number, bytes: numbe
 }
 
 async function shoalWhisper (): Promise<StreamSide> {
-  const opts = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const }
+  // The flood is faster than the default inbound byte rate (maxInboundBytes, 64 MiB/s per peer):
+  // past it whispers are dropped by design, and the run would wait for them. The rate is still
+  // checked on every whisper, against a limit no loopback flood here reaches (as the shout half
+  // lifts maxInboundShouts).
+  const opts = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false as const, maxInboundBytes: 2 ** 40 }
   const a = await createNode({ ...opts, name: 'a' })
   const b = await createNode({ ...opts, name: 'b', bootstrap: a.addresses() })
   await until(() => a.peer(b.id) != null && b.peer(a.id) != null, 30_000, 'two Shoal nodes seeing each other')

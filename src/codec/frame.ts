@@ -1,4 +1,5 @@
 import * as varint from 'uint8-varint'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { DecodeError } from '../errors.js'
 import type { PayloadParts } from './payload.js'
 
@@ -144,6 +145,14 @@ export function encodeFrame (frame: Frame): Uint8Array {
       return withType(REPLY_ERROR, concat(concat(varint.encode(frame.id), code), enc.encode(truncate(frame.message, LIMITS.errorMessageBytes))))
     }
   }
+}
+
+/**
+ * A whisper's frame as its type byte and the payload, not joined: what encodeFrame returns, less
+ * a copy of every byte on a large whisper's path (the transport copies as it encrypts anyway).
+ */
+export function whisperFrame (payload: Uint8Array): Uint8ArrayList {
+  return new Uint8ArrayList(Uint8Array.of(WHISPER), payload)
 }
 
 export function decodeFrame (buf: Uint8Array): Frame {

@@ -1,5 +1,6 @@
 import * as lp from 'it-length-prefixed'
 import { raceSignal } from 'race-signal'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import type { Connection, Libp2p, Logger, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 import { FrameReader, UnexpectedEOFError } from './frame-reader.js'
 
@@ -57,7 +58,7 @@ export class Wire {
    * it did. The common case of every send, without the timers, signals and promise turns that
    * opening a stream or waiting for room need: a request's round trip is a few of these.
    */
-  trySend (peer: string, frame: Uint8Array, lane: Lane = 'data'): boolean {
+  trySend (peer: string, frame: Uint8Array | Uint8ArrayList, lane: Lane = 'data'): boolean {
     const stream = this.ready.get(`${peer}/${lane}`)
     if (stream == null || stream.writeStatus !== 'writable' || stream.writableNeedsDrain) return false
     stream.send(lp.encode.single(frame))
@@ -65,7 +66,7 @@ export class Wire {
   }
 
   /** Queues one frame to `peer`, opening the stream if needed; waits while the stream is full. */
-  async send (peer: PeerId, frame: Uint8Array, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
+  async send (peer: PeerId, frame: Uint8Array | Uint8ArrayList, signal?: AbortSignal, lane: Lane = 'data'): Promise<void> {
     const key = `${peer.toString()}/${lane}`
     // One retry, on a fresh stream over the connection that is kept: when both sides dialled at
     // once (each just heard of the other), the duplicate our stream was on gets pruned, while it

@@ -11,6 +11,7 @@
 // The second reaches into the encrypted stream's decoder (not public API), so it checks the shape
 // it expects and leaves the stream alone otherwise: a Noise upgrade can lose the speed, not break.
 import { Uint8ArrayList } from 'uint8arraylist'
+import { batchedSends } from './noise-batch.js'
 import type { ConnectionEncrypter, MessageStream, SecuredConnection } from '@libp2p/interface'
 
 /** Wraps a connection encrypter factory (e.g. `noise()`) with the fixes above. */
@@ -19,8 +20,8 @@ export function framedNoise<F extends (components: any) => ConnectionEncrypter> 
     const inner = factory(components)
     // Everything but the two methods (protocol, capabilities, tags) comes from the real encrypter.
     const outer: ConnectionEncrypter = Object.create(inner)
-    outer.secureInbound = async (connection, options) => quietDecoder(await inner.secureInbound(oneWritePerFrame(connection), options))
-    outer.secureOutbound = async (connection, options) => quietDecoder(await inner.secureOutbound(oneWritePerFrame(connection), options))
+    outer.secureInbound = async (connection, options) => fixed(await inner.secureInbound(oneWritePerFrame(connection), options))
+    outer.secureOutbound = async (connection, options) => fixed(await inner.secureOutbound(oneWritePerFrame(connection), options))
     return outer
   }) as F
 }
@@ -31,6 +32,11 @@ export function oneWritePerFrame (connection: MessageStream): MessageStream {
   connection.send = (data: Uint8Array | Uint8ArrayList) =>
     send(data instanceof Uint8ArrayList ? data.subarray() : data) // no copy if it is one buffer already
   return connection
+}
+
+function fixed<T extends SecuredConnection> (secured: T): T {
+  batchedSends(secured.connection)
+  return quietDecoder(secured)
 }
 
 interface LengthDecoder { (data: Uint8ArrayList | Uint8Array): number, bytes?: number }
