@@ -235,7 +235,6 @@ export function measure (plan: Plan, rec: Recording): SimResult {
   let suspects = 0
   let exits = 0
   let duringFormation = 0
-  const examples: string[] = []
   const list: string[] = [] // all of them (up to 2000) in report.json, to see what a false alarm followed
   for (const e of rec.events) {
     if (e.event !== 'suspect' && e.event !== 'exit') continue
@@ -244,9 +243,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
     if (e.at > rec.runEnd - 3000) continue // the drain after the run: nodes stop
     if (e.event === 'suspect') suspects++
     else exits++
-    const line = `${((e.at - t0) / 1000).toFixed(1)}s peer-${e.o} ${e.event} peer-${e.p}${e.reason != null ? ` (${e.reason})` : ''}`
-    if (examples.length < 10) examples.push(line)
-    if (list.length < 2000) list.push(line)
+    if (list.length < 2000) list.push(`${((e.at - t0) / 1000).toFixed(1)}s peer-${e.o} ${e.event} peer-${e.p}${e.reason != null ? ` (${e.reason})` : ''}`)
   }
 
   // ---- traffic, resources, series ---------------------------------------------------------------
@@ -266,7 +263,7 @@ export function measure (plan: Plan, rec: Recording): SimResult {
     peerIds: rec.ids,
     formation: { converged: rec.converged, ms: rec.formationEnd - rec.formationStart },
     faults,
-    falsePositives: { suspects, exits, examples, duringFormation, list },
+    falsePositives: { suspects, exits, examples: list.slice(0, 10), duringFormation, list },
     shouts,
     whispers,
     requests,
@@ -382,9 +379,9 @@ function resources (rec: Recording, N: number): SimResult['resources'] {
     if (inRun.length >= 2) cpu += inRun[inRun.length - 1].cpuMs - inRun[0].cpuMs
   }
   const runMs = Math.max(1, rec.runEnd - rec.runStart)
-  // Each sample holds its process's worst delay over the 2 s before it. Only the shared workers':
-  // a process of its own (named after its peer) hosts a peer a fault stops, and a freeze is a delay.
-  const lags = rec.samples.filter(s => s.at > rec.runStart && s.at <= rec.runEnd + 2000 && !s.worker.startsWith('peer-')).map(s => s.lagMs)
+  // Each sample holds its process's worst delay over the 2 s before it. Only the shared workers'
+  // (see WorkerSample.solo).
+  const lags = rec.samples.filter(s => s.at > rec.runStart && s.at <= rec.runEnd + 2000 && !s.solo).map(s => s.lagMs)
   return {
     loopLagMs: lags.length === 0 ? null : distribution(lags),
     peakRssMB: peak / 2 ** 20,

@@ -17,7 +17,8 @@ export interface Send { kind: TrafficKind, q: number, from: number, to?: number,
 /** Observer `o` got message `q`; for a request, the requester got `o`'s reply (at is the reply's arrival). */
 export interface Receipt { kind: TrafficKind, q: number, o: number, at: number }
 
-export interface WorkerSample { at: number, worker: string, rss: number, heap: number, cpuMs: number, lagMs: number, nodes: Array<{ key: number, peers: number, connections: number, shoutsSent: number, shoutsReceived: number, whispersSent: number, whispersReceived: number, presenceFramesSent: number, presenceBytesSent: number, shoutFallbacks: number }> }
+/** `solo`: the process hosts one peer a fault may stop; a freeze of it is a delay of its loop, not load. */
+export interface WorkerSample { at: number, worker: string, solo: boolean, rss: number, heap: number, cpuMs: number, lagMs: number, nodes: Array<{ key: number, peers: number, connections: number, shoutsSent: number, shoutsReceived: number, whispersSent: number, whispersReceived: number, presenceFramesSent: number, presenceBytesSent: number, shoutFallbacks: number }> }
 
 /** A change in who really is there: started (`up`), or crashed/left (`!up`). */
 export interface Liveness { peer: number, up: boolean, at: number }

@@ -58,7 +58,8 @@ class Worker {
   readonly #waiting = new Map<string, Array<(m: WorkerMessage) => void>>()
   dead = false
 
-  constructor (readonly name: string, onMessage: (w: Worker, m: WorkerMessage) => void) {
+  /** `solo`: a process of its own for one peer a fault may stop (see plan.solo). */
+  constructor (readonly name: string, onMessage: (w: Worker, m: WorkerMessage) => void, readonly solo = false) {
     this.proc = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     track(this.proc)
     // A failed kill or send: what matters is seen as 'exit' or as a reply that never comes (bounded).
@@ -166,7 +167,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   }
   const onMessage = (w: Worker, m: WorkerMessage): void => {
     if (m.type === 'batch') for (const o of m.items) onObserved(o)
-    else if (m.type === 'sample') rec.samples.push({ at: m.at, worker: w.name, rss: m.rss, heap: m.heap, cpuMs: m.cpuMs, lagMs: m.lagMs, nodes: m.nodes })
+    else if (m.type === 'sample') rec.samples.push({ at: m.at, worker: w.name, solo: w.solo, rss: m.rss, heap: m.heap, cpuMs: m.cpuMs, lagMs: m.lagMs, nodes: m.nodes })
   }
 
   // Keys first: nothing that can throw runs between forking the workers and the try that stops them.
@@ -178,7 +179,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
   // Aborted: no goodbyes, whatever the run was waiting for (a worker's reply ends with its process).
   const killWorkers = (): void => { for (const w of workers) { w.signal('SIGCONT'); w.signal('SIGKILL') } }
   signal?.addEventListener('abort', killWorkers)
-  const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage); workers.add(w); return w }
+  const soloWorker = (i: number): Worker => { const w = new Worker(`peer-${i}`, onMessage, true); workers.add(w); return w }
   const peers: Peer[] = []
   let shared_i = 0
   for (let i = 0; i < N; i++) {
@@ -259,7 +260,7 @@ export async function runScenario (plan: Plan, opts: RunOptions = {}): Promise<R
       const last = new Map<string, WorkerSample>()
       for (const s of rec.samples) last.set(s.worker, s)
       const rss = [...last.values()].reduce((a, s) => a + s.rss, 0)
-      const lag = Math.max(0, ...[...last.values()].filter(s => !s.worker.startsWith('peer-')).map(s => s.lagMs)) // see resources() in measure.ts
+      const lag = Math.max(0, ...[...last.values()].filter(s => !s.solo).map(s => s.lagMs))
       opts.status?.(`[${phase}] ${t}  up ${peers.filter(p => p.up).length}/${N}  views ${viewCount()}/${expectedViews()}  alarms ${alarms}  shouts ${shoutsSent} rx ${rxCount}  faults ${rec.timeline.length}  rss ${(rss / 2 ** 20).toFixed(0)} MB  lag ${lag.toFixed(0)} ms`)
     }, opts.statusEveryMs ?? 1000)
   const sampler = setInterval(() => { for (const w of workers) w.send({ cmd: 'sample' }) }, 2000)

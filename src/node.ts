@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { Libp2p, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import { decodeFrame, encodeFrame, headersProblem, whisperFrame, LIMITS, type Frame, type PeerState, type RelayedState, type ShoutEnvelope, type SignedState } from './codec/frame.js'
-import { decodePayload, encodePayload, partsOf, payloadParts, type Payload, type PayloadParts } from './codec/payload.js'
+import { decodePayload, joinParts, partsOf, payloadParts, type Payload, type PayloadParts } from './codec/payload.js'
 import { Wire } from './direct/wire.js'
 import { Requests } from './direct/requests.js'
 import { gather, scatter } from './direct/gather.js'
@@ -688,11 +688,7 @@ export class ShoalNode {
     if (this.#stopping != null) throw new NodeStoppedError()
   }
 
-  #encode (data: Payload): Uint8Array {
-    const payload = encodePayload(data)
-    if (payload.byteLength - 1 > this.#opts.maxMessageSize) throw new MessageTooLargeError(payload.byteLength - 1, this.#opts.maxMessageSize)
-    return payload
-  }
+  #encode (data: Payload): Uint8Array { return joinParts(this.#parts(data)) }
 
   /** As #encode, for a payload written straight into its frame (requests and replies). */
   #parts (data: Payload): PayloadParts {
@@ -982,24 +978,24 @@ export class ShoalNode {
     // peer that heard one dropped a live neighbour it was connected to, which then refuted and
     // entered again (22-51 false exits right after the heal in the default scenario). If it
     // answers, it hears of the verdict from us and refutes: its newer version sets the others right.
+    const believe = (): void => {
+      this.#log('%s declared %s lost', from, peer)
+      this.#lose(peer)
+      if (news) this.#relay({ type: 'dead', peer, ver }, from)
+    }
     if (news && this.#heardFirstHand.has(peer) && this.#wire.hasConnection(peer)) {
       if (this.#checking.has(peer)) return
       this.#checking.add(peer)
       void this.#prober.ping(peer).then(answer => {
         this.#checking.delete(peer)
         if (this.#stopping != null || this.#table.ver(peer) !== ver) return
-        if (answer === 'answered') { this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control'); return }
-        // Our own stall: we cannot tell. The verdict will come again (or our probes settle it).
-        if (answer === 'unknown') return
-        this.#log('%s declared %s lost, and it does not answer us either', from, peer)
-        this.#lose(peer)
-        this.#relay({ type: 'dead', peer, ver }, from)
+        if (answer === 'answered') this.#sendPresence(peer, { type: 'dead', peer, ver }, 'control')
+        // 'unknown' is our own stall: we cannot tell. The verdict will come again (or our probes settle it).
+        else if (answer === 'silent') believe()
       })
       return
     }
-    this.#log('%s declared %s lost', from, peer)
-    this.#lose(peer)
-    if (news) this.#relay({ type: 'dead', peer, ver }, from)
+    believe()
   }
 
   /** A neighbour passes on that `peer` said goodbye (partial mesh). */
@@ -1414,6 +1410,8 @@ export class ShoalNode {
   }
 }
 
+const utf8 = new TextEncoder()
+
 function checkService (service: unknown): asserts service is string {
   // Each UTF-16 unit is at most 3 bytes of UTF-8: most names need no encoding to be measured.
   if (typeof service !== 'string' || service.length === 0 || (service.length * 3 > LIMITS.serviceBytes && utf8.encode(service).byteLength > LIMITS.serviceBytes)) {
@@ -1421,10 +1419,8 @@ function checkService (service: unknown): asserts service is string {
   }
 }
 
-const utf8 = new TextEncoder()
-
 function checkGroup (group: unknown): asserts group is string {
-  if (typeof group !== 'string' || group.length === 0 || new TextEncoder().encode(group).byteLength > LIMITS.groupBytes) {
+  if (typeof group !== 'string' || group.length === 0 || utf8.encode(group).byteLength > LIMITS.groupBytes) {
     throw new InvalidArgumentError(`group must be a non-empty string of at most ${LIMITS.groupBytes} bytes`)
   }
 }

@@ -115,30 +115,21 @@ test('after a partition, the far side\'s verdict on a peer does not take it from
   // a is cut off from b and c, and each side declares the other lost. Then a reaches b again
   // but never c: a still holds c as dead, at the version c has had all along, and tells b so
   // whenever their views are compared. b is connected to c and hears from it.
-  const blocked = new Set<string>()
   const nodes: ShoalNode[] = []
-  const wall = (self: () => string | undefined): NodeOptions['connectionGater'] => {
-    const deny = (peer: { toString: () => string }): boolean => blocked.has([self(), peer.toString()].sort().join())
-    return { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny }
-  }
-  const pair = (x: ShoalNode, y: ShoalNode): string => [x.id, y.id].sort().join()
-  const a = await start(t, local({ name: 'a', connectionGater: wall(() => nodes[0]?.id) }))
+  const { gater, separate } = firewall(nodes)
+  const a = await start(t, local({ name: 'a', connectionGater: gater(0) }))
   nodes.push(a)
-  const b = await start(t, local({ name: 'b', connectionGater: wall(() => nodes[1]?.id), bootstrap: a.addresses(), bootstrapInterval: 300 }))
+  const b = await start(t, local({ name: 'b', connectionGater: gater(1), bootstrap: a.addresses(), bootstrapInterval: 300 }))
   nodes.push(b)
-  const c = await start(t, local({ name: 'c', connectionGater: wall(() => nodes[2]?.id), bootstrap: b.addresses() }))
+  const c = await start(t, local({ name: 'c', connectionGater: gater(2), bootstrap: b.addresses() }))
   nodes.push(c)
   await until(() => nodes.every(n => n.peers().length === 2), 20_000, 'mesh did not converge')
   const [logB, logC] = [record(b), record(c)]
 
-  blocked.add(pair(a, b))
-  blocked.add(pair(a, c))
-  for (const n of nodes) {
-    for (const conn of n.libp2p.getConnections()) if (blocked.has([n.id, conn.remotePeer.toString()].sort().join())) conn.abort(new Error('partition'))
-  }
+  separate([[a, b], [a, c]])
   await until(() => a.peers().length === 0 && b.peer(a.id) == null && c.peer(a.id) == null, 10_000, 'the two sides did not see each other go')
 
-  blocked.delete(pair(a, b)) // b redials a (its bootstrap peer); a and c stay apart
+  separate([[a, c]]) // b redials a (its bootstrap peer); a and c stay apart
   // a sees c again only once c, told of a's verdict, refutes it: a newer version of c, which
   // reaches a through b's anti-entropy. Before, b simply believed a and dropped c.
   await until(() => a.peer(c.id) != null && a.peer(b.id) != null, 20_000, 'a did not see b and c again')

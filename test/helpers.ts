@@ -67,13 +67,27 @@ export function record (node: ShoalNode): ShoalEvent[] {
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 /**
- * A firewall between parts of `nodes` (filled in as they start): `gater(i)` goes in node i's
- * options; `split` cuts the connections across parts and refuses new ones (a firewall that
- * rejects), `heal` lifts it.
+ * A firewall between `nodes` (filled in as they start): `gater(i)` goes in node i's options;
+ * `split` puts the nodes in parts and cuts every pair in different parts, `separate` cuts the
+ * pairs named (cuts need not be a partition: a apart from c, both with b); either aborts the
+ * connections it cuts and refuses new ones (a firewall that rejects), and replaces the cuts
+ * before it. `heal` lifts them.
  */
-export function firewall (nodes: ShoalNode[]): { gater: (i: number) => NodeOptions['connectionGater'], split: (part: (i: number) => number) => void, heal: () => void } {
-  let parts: Map<string, number> | undefined
-  const cut = (a: string | undefined, b: string): boolean => parts != null && a != null && parts.get(a) !== parts.get(b)
+export function firewall (nodes: ShoalNode[]): {
+  gater: (i: number) => NodeOptions['connectionGater']
+  split: (part: (i: number) => number) => void
+  separate: (pairs: Array<[ShoalNode, ShoalNode]>) => void
+  heal: () => void
+} {
+  let apart: ((a: string, b: string) => boolean) | undefined
+  const cut = (a: string | undefined, b: string): boolean => apart != null && a != null && apart(a, b)
+  const enforce = (rule: (a: string, b: string) => boolean): void => {
+    apart = rule
+    for (const n of nodes) {
+      for (const c of n.libp2p.getConnections()) if (cut(n.id, c.remotePeer.toString())) c.abort(new Error('partition'))
+    }
+  }
+  const pair = (a: string, b: string): string => a < b ? `${a} ${b}` : `${b} ${a}`
   return {
     gater: i => ({
       denyDialPeer: peer => cut(nodes[i]?.id, peer.toString()),
@@ -81,12 +95,14 @@ export function firewall (nodes: ShoalNode[]): { gater: (i: number) => NodeOptio
       denyOutboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString())
     }),
     split: part => {
-      parts = new Map(nodes.map((n, i) => [n.id, part(i)]))
-      for (const n of nodes) {
-        for (const c of n.libp2p.getConnections()) if (cut(n.id, c.remotePeer.toString())) c.abort(new Error('partition'))
-      }
+      const parts = new Map(nodes.map((n, i) => [n.id, part(i)]))
+      enforce((a, b) => parts.get(a) !== parts.get(b))
     },
-    heal: () => { parts = undefined }
+    separate: pairs => {
+      const cuts = new Set(pairs.map(([x, y]) => pair(x.id, y.id)))
+      enforce((a, b) => cuts.has(pair(a, b)))
+    },
+    heal: () => { apart = undefined }
   }
 }
 

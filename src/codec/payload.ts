@@ -23,7 +23,11 @@ export interface PayloadParts {
 }
 
 export function encodePayload (data: unknown): Uint8Array {
-  const { tag, body } = payloadParts(data)
+  return joinParts(payloadParts(data))
+}
+
+/** A payload's parts put together: its tag byte, then its body. */
+export function joinParts ({ tag, body }: PayloadParts): Uint8Array {
   const out = new Uint8Array(body.byteLength + 1)
   out[0] = tag
   out.set(body, 1)

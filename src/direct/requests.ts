@@ -86,11 +86,7 @@ export class Requests<T, F = string> {
         p.signal = signal
         this.watch(id, signal)
       }
-      try {
-        this.init.send(peer, encodeRequest(id, service, payload))?.catch(err => { this.fail(id, err) })
-      } catch (err) {
-        this.fail(id, err)
-      }
+      this.send(peer, encodeRequest(id, service, payload), err => { this.fail(id, err) })
     })
   }
 
@@ -223,11 +219,15 @@ export class Requests<T, F = string> {
   }
 
   private answer (to: string, frame: Uint8Array): void {
-    const reject = (err: Error): void => { this.init.log('reply to %s failed: %s', to, err.message) }
+    this.send(to, frame, (err: any) => { this.init.log('reply to %s failed: %s', to, err?.message ?? err) })
+  }
+
+  /** `init.send`, whose failure, thrown or as a rejected promise, goes to `failed` alike. */
+  private send (to: string, frame: Uint8Array, failed: (err: unknown) => void): void {
     try {
-      this.init.send(to, frame)?.catch(reject)
-    } catch (err: any) {
-      reject(err)
+      this.init.send(to, frame)?.catch(failed)
+    } catch (err) {
+      failed(err)
     }
   }
 }
