@@ -2,6 +2,7 @@
 // them on the memory transport) and does what the coordinator (sim/runner.ts) tells it over IPC. Everything the nodes emit goes back
 // timestamped where it happened (one machine, one clock), in small batches.
 import { createNode, type ShoalNode } from '../src/index.js'
+import { watchLag, worstLagSince } from '../src/presence/lag.js'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { feedDiscovery, type Feed, type Sighting } from './feed-discovery.js'
@@ -69,21 +70,16 @@ const REQUEST_TIMEOUT_MS = 3000
 let slowMs = 0
 let batch: Observed[] = []
 // How late this process's event loop runs: every node in it is that late to read, probe and
-// answer, which the peers' views and the report's figures then reflect. A 20 ms tick notes how
-// late it fired; a sample reports the worst since the last one, or the time since the last tick
-// if that is worse: samples asked for during one long stall are answered together, after it.
-const TICK_MS = 20
-let lastTick = Date.now()
-let worstLag = 0
-setInterval(() => {
-  const now = Date.now()
-  worstLag = Math.max(worstLag, now - lastTick - TICK_MS)
-  lastTick = now
-}, TICK_MS).unref()
+// answer, which the peers' views and the report's figures then reflect. Read from the nodes' own
+// watch (what their stall guards see), held for the process's life: a sample reports the worst
+// since the last one, the stall the process may be in when it is asked included (samples asked
+// for during one long stall are answered together, after it). Lateness under its 20 ms tick reads 0.
+watchLag()
+let lastSample = Date.now()
 const lag = (): number => {
-  const out = Math.max(worstLag, Date.now() - lastTick - TICK_MS, 0)
-  worstLag = 0
-  return out
+  const since = lastSample
+  lastSample = Date.now()
+  return worstLagSince(since)
 }
 let flush: ReturnType<typeof setTimeout> | undefined
 

@@ -906,16 +906,39 @@ export class ShoalNode {
 
   #onSuspectFrame (from: string, peer: string, ver: number): void {
     if (peer === this.id) { this.#refute(from, ver); return }
-    // Pass a fresh suspicion on to the suspect itself: the reporter may be the one that cannot
-    // reach it, and only the suspect can refute.
     if (this.#suspect(peer, ver, from) !== 'new') return
-    // In a partial mesh the suspect hears it from those of its neighbours who heard it.
-    if (this.#overlay != null) this.#relay({ type: 'suspect', peer, ver }, from)
-    else this.#sendPresence(peer, { type: 'suspect', peer, ver }, 'control')
-    // Lifeguard shortens a suspicion with each independent confirmation, but in round robin a
-    // given peer is probed by anyone only about every other period: a frozen peer kept its
-    // suspicion near the longest timeout. About K of the nodes that hear of it check at once.
-    if (Math.random() < EXPECTED_CONFIRMATIONS / Math.max(1, this.#table.size)) this.#prober.probeNow(peer)
+    const frame: Frame = { type: 'suspect', peer, ver }
+    if (this.#overlay == null) {
+      // Pass a fresh suspicion on to the suspect itself: the reporter may be the one that cannot
+      // reach it, and only the suspect can refute.
+      this.#sendPresence(peer, frame, 'control')
+      // Lifeguard shortens a suspicion with each independent confirmation, but in round robin a
+      // given peer is probed by anyone only about every other period: a frozen peer kept its
+      // suspicion near the longest timeout. About K of the nodes that hear of it check at once.
+      if (Math.random() < EXPECTED_CONFIRMATIONS / Math.max(1, this.#table.size)) this.#prober.probeNow(peer)
+      return
+    }
+    // In a partial mesh a suspicion is passed on hop by hop, so every node hears of it, by the
+    // nodes that keep up. Each costs some 4000 frames at 500 peers; when a loaded machine makes
+    // probes late, suspicions come by the dozen, and their relaying made the loops later still:
+    // formation tipped into tens of thousands of false alarms. A node that is late itself keeps
+    // a suspicion to the suspect (when it reaches it): a node far from the suspect can neither
+    // check it nor refute for it, and hears the outcome all the same (the refutation, a new
+    // version relayed like any state, or the verdict). Nodes that reach the suspect pass it on
+    // to it (the prober may be the one that cannot reach it) and check it themselves.
+    const reaches = this.#wire.hasConnection(peer)
+    if (this.#keepingUp()) this.#relay(frame, from)
+    else if (reaches) this.#sendPresence(peer, frame, 'control')
+    if (reaches) this.#prober.probeNow(peer)
+  }
+
+  /**
+   * Whether this node keeps up: its event loop ran on time over the last two probe periods, and
+   * its probes are answered (Lifeguard's local health is at its best).
+   */
+  #keepingUp (): boolean {
+    const { probeInterval, probeTimeout } = this.#opts.presence
+    return this.#prober.health === 0 && worstLagSince(Date.now() - 2 * probeInterval) <= probeTimeout
   }
 
   /** Someone suspects (or declared dead) this node at version `ver`: prove we are alive with a newer one. */

@@ -1,7 +1,10 @@
 import test, { type ExecutionContext } from 'ava'
-import type { ShoalNode } from '../src/index.js'
+import type { ShoalNode, ShoalEvent } from '../src/index.js'
 import { LanBus, lanDiscovery } from '../sim/lan-bus.js'
-import { memoryOptions, start, until, next, record, sleep, firewall } from './helpers.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { memoryOptions, tcpOptions, start, until, next, record, sleep, firewall } from './helpers.js'
+import { startChild } from './child.js'
 
 // A partial mesh (the `degree` option): nodes keep a few connections each and pass presence news
 // on, so everyone must still see everything, at a fraction of the connections.
@@ -89,6 +92,73 @@ test('a partial mesh: after a partition heals, the halves find each other again 
   heal()
   await until(() => nodes.every(x => x.peers().length === n - 1), 30_000, 'halves did not find each other again')
   t.pass()
+})
+
+test('a partial mesh: a suspicion crosses the mesh while the nodes keep up, and stays with the suspect\'s neighbourhood when they are late', async t => {
+  // A line, fixed by the nodes' gaters: child - n0 - n1 - ... - n5. The child (its own process,
+  // so it can be frozen) is let in by n0 alone; n0 is its only prober.
+  const M = 6
+  const keys = await Promise.all(Array.from({ length: M }, async () => await generateKeyPair('Ed25519')))
+  const ids = keys.map(k => peerIdFromPrivateKey(k).toString())
+  const edge = (i: number, peer: string): boolean => {
+    const j = ids.indexOf(peer)
+    return j === -1 ? i === 0 : Math.abs(i - j) === 1
+  }
+  // 'wifi': a node keeps up while its loop runs less than 500 ms late (the probe timeout).
+  const nodes: ShoalNode[] = []
+  for (let i = 0; i < M; i++) {
+    const deny = (peer: { toString: () => string }): boolean => !edge(i, peer.toString())
+    nodes.push(await start(t, tcpOptions({
+      name: `n${i}`, privateKey: keys[i], degree: 2, profile: 'wifi', bootstrap: i > 0 ? nodes[i - 1].addresses() : [],
+      connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny }
+    })))
+  }
+  // The child's own allow list keeps it from dialling past n0 (its dials refused at the far end
+  // would be connections that open and close at once, taken for failures).
+  const child = await startChild(t, tcpOptions({ name: 'child', degree: 2, profile: 'wifi', bootstrap: nodes[0].addresses(), allow: [ids[0]] }))
+  await until(() => nodes.every(n => n.peers().length === M), 30_000, 'views did not converge along the line')
+
+  /**
+   * Freezes the child until n0 suspects it (running `onSuspect` then) and thaws it. Returns each
+   * node's events about the child, and those of the first episode alone: the ones heard before
+   * n1 heard the child refute (a thawed child busy with its backlog may be suspected once more).
+   */
+  const suspicion = async (onSuspect: () => void): Promise<{ all: string[][], first: string[][] }> => {
+    // From a calm start: a suspicion left over from the mesh forming (a busy machine) must be over.
+    await until(() => nodes.every(n => n.peer(child.id)?.state === 'alive'), 30_000, 'the child is not alive everywhere')
+    await sleep(1000)
+    const logs = nodes.map(record)
+    const heardAt = logs.map(() => new Map<ShoalEvent, number>())
+    for (const [i, n] of nodes.entries()) for (const type of ['suspect', 'alive'] as const) n.on(type, e => heardAt[i].set(e, Date.now()))
+    const suspected = next(nodes[0], 'suspect', e => { if (e.peer.id === child.id) onSuspect(); return e.peer.id === child.id }, 15_000)
+    child.proc.kill('SIGSTOP')
+    await suspected
+    // Frozen a little longer, so that news of the suspicion (if passed on) is all over the line
+    // before the refutation: else the two race, and the refutation can hide a relay that happened.
+    await sleep(300)
+    child.proc.kill('SIGCONT')
+    await next(nodes[1], 'alive', e => e.peer.id === child.id, 10_000)
+    const refuted = Date.now()
+    await sleep(2000)
+    for (const n of nodes) t.is(n.peer(child.id)?.state, 'alive')
+    const about = logs.map(log => log.filter(e => 'peer' in e && e.peer.id === child.id))
+    return {
+      all: about.map(a => a.map(e => e.type)),
+      first: about.map((a, i) => a.filter(e => (heardAt[i].get(e) ?? Infinity) <= refuted).map(e => e.type))
+    }
+  }
+  const show = (events: string[][]): string => events.map((a, i) => `n${i}: ${a.join(' ') || '-'}`).join('; ')
+
+  const calm = await suspicion(() => {})
+  t.log('on time:', show(calm.all), '| first episode:', show(calm.first))
+  for (const [i, a] of calm.all.entries()) t.true(a[0] === 'suspect' && a.at(-1) === 'alive' && !a.includes('exit'), `n${i}: ${a.join(' ')}`)
+  for (const [i, a] of calm.first.entries()) t.is(a[0], 'suspect', `n${i} did not hear of the suspicion before the refutation`)
+
+  // The process stalls (every node in it runs late) just as n0 tells n1: n1 keeps it to itself.
+  const late = await suspicion(() => { const until = Date.now() + 1000; while (Date.now() < until); })
+  t.log('late:', show(late.all), '| first episode:', show(late.first))
+  for (const i of [0, 1]) t.true(late.all[i][0] === 'suspect' && late.all[i].at(-1) === 'alive', `n${i}: ${late.all[i].join(' ')}`)
+  for (let i = 2; i < M; i++) t.deepEqual(late.first[i], [], `n${i} heard of the suspicion raised in the stall`)
 })
 
 test('degree is checked: an integer from 2 to maxPeers', async t => {

@@ -11,9 +11,11 @@ let users = 0
 let timer: ReturnType<typeof setTimeout> | undefined
 // Lateness samples worth remembering (over one sample period), newest last.
 const stalls: Array<{ at: number, late: number }> = []
+// When the next sample is due.
+let due = 0
 
 function sample (): void {
-  const due = Date.now() + SAMPLE_MS
+  due = Date.now() + SAMPLE_MS
   timer = setTimeout(() => {
     const now = Date.now()
     const late = now - due
@@ -33,9 +35,14 @@ export function watchLag (): () => void {
   }
 }
 
-/** The worst timer lateness seen since `since` (ms since the epoch), in milliseconds. */
+/**
+ * The worst timer lateness seen since `since` (ms since the epoch), in milliseconds, the stall
+ * this process may be in right now included: a stall is recorded only once the sample after it
+ * runs, which may be after the frames that waited through it are read.
+ */
 export function worstLagSince (since: number): number {
-  let worst = 0
+  const overdue = timer != null ? Date.now() - due : 0
+  let worst = overdue > SAMPLE_MS ? overdue : 0
   for (let i = stalls.length - 1; i >= 0 && stalls[i].at >= since; i--) worst = Math.max(worst, stalls[i].late)
   return worst
 }
