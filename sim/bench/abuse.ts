@@ -3,15 +3,19 @@
 // attacker, in the same run.
 //
 //   node dist/sim/bench/abuse.js [--nodes 20] [--seconds 10] [--rate 2] [--variants flood,garbage]
-//                                [--max-inbound-shouts N] [--json out/bench-abuse.json]
+//                                [--max-inbound-shouts N] [--no-pin] [--json out/bench-abuse.json]
 //
 // --max-inbound-shouts sets the honest nodes' per-author shout limit (default: the library's).
 //
 // The honest nodes share this process (one clock: latency is receive time minus send time); the
-// attacker runs in a child process, as a real one would, with a core of its own to attack with.
+// attacker runs in a child process, as a real one would. On a LAN the attacker's CPU is its own
+// machine's: so, where taskset(1) and two cores exist, the honest process is pinned to core 0 and
+// the attacker to core 1 for every phase, baseline included, and what an attack costs the honest
+// nodes is the work its traffic makes them do, not the core it takes from them. --no-pin lets the
+// two share both cores (the 'spin' control then shows how much the attacker's CPU alone costs).
 // Each honest node shouts `--rate` times a second for `--seconds` per phase; every other honest
 // node must receive every shout. Target (issue 5): delivery 100%, p99 within 2x of the baseline.
-import { fork, type ChildProcess } from 'node:child_process'
+import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, resolve as resolvePath } from 'node:path'
@@ -54,6 +58,8 @@ interface Phase {
   /** How late the honest process's event loop ran, p99 and max (ms): its CPU saturation. */
   loopDelayP99: number
   loopDelayMax: number
+  /** CPU the honest process used, as a share of one core over the phase: the work the attack makes for it. */
+  cpuShare: number
   quarantined: number
 }
 
@@ -108,8 +114,15 @@ async function attacker (variant: Variant, addresses: string[], protocols: strin
 
 // --- the coordinator ---
 
-async function startAttacker (variant: Variant, addresses: string[], protocols: string[]): Promise<{ proc: ChildProcess, stop: () => Promise<number> }> {
-  const proc = fork(SELF, ['attacker', variant, JSON.stringify(addresses), JSON.stringify(protocols)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/** Whether the honest process and the attacker can each have a core of their own. */
+function canPin (): boolean {
+  return cpus().length >= 2 && spawnSync('taskset', ['-V']).status === 0
+}
+
+async function startAttacker (variant: Variant, addresses: string[], protocols: string[], pin: boolean): Promise<{ proc: ChildProcess, stop: () => Promise<number> }> {
+  // taskset starts node on core 1, so every thread node makes (V8's, libuv's) stays there.
+  const on = pin ? { execPath: 'taskset', execArgv: ['-c', '1', process.execPath] } : {}
+  const proc = fork(SELF, ['attacker', variant, JSON.stringify(addresses), JSON.stringify(protocols)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...on })
   await new Promise<void>((resolve, reject) => {
     proc.once('message', () => { resolve() })
     proc.once('exit', code => { reject(new Error(`attacker exited with ${String(code)}`)) })
@@ -121,10 +134,11 @@ async function startAttacker (variant: Variant, addresses: string[], protocols: 
   return { proc, stop }
 }
 
-async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rate: number): Promise<Phase> {
+async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rate: number, pin: boolean): Promise<Phase> {
   const before = nodes.map(n => n.stats())
   const loop = monitorEventLoopDelay({ resolution: 10 })
   loop.enable()
+  const [cpu0, t0] = [process.cpuUsage(), performance.now()]
   const honest = new Set(nodes.map(n => n.id))
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
@@ -145,7 +159,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
   })
   const attack = variant === 'baseline' ? undefined : await startAttacker(variant,
     nodes.map(n => n.addresses().find(a => a.includes('127.0.0.1')) as string),
-    nodes[0].libp2p.getProtocols().filter(p => p.startsWith('/shoal/') || p.includes('sub/')))
+    nodes[0].libp2p.getProtocols().filter(p => p.startsWith('/shoal/') || p.includes('sub/')), pin)
   // Honest traffic starts with the attack (the attacker is a member everyone has seen): its first
   // burst, before the limits and graylisting bite, is part of what is measured.
   const end = performance.now() + seconds * 1000
@@ -166,6 +180,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
   for (const off of offs) off()
   const after = nodes.map(n => n.stats())
   loop.disable()
+  const cpu = process.cpuUsage(cpu0)
   const sum = (key: 'rateLimited' | 'malformedDropped' | 'unknownSenderDropped' | 'quarantined'): number => after.reduce((s, a, i) => s + a[key] - before[i][key], 0)
   const expected = sent * (nodes.length - 1)
   return {
@@ -182,6 +197,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
     attackerSent,
     loopDelayP99: loop.percentile(99) / 1e6,
     loopDelayMax: loop.max / 1e6,
+    cpuShare: (cpu.user + cpu.system) / 1000 / (performance.now() - t0),
     quarantined: sum('quarantined')
   }
 }
@@ -194,11 +210,15 @@ async function main (): Promise<void> {
       rate: { type: 'string', default: '2' },
       variants: { type: 'string', default: 'flood,garbage' },
       'max-inbound-shouts': { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
       json: { type: 'string', default: 'out/bench-abuse.json' }
     }
   })
   const [count, seconds, rate] = [Number(values.nodes), Number(values.seconds), Number(values.rate)]
   const variants = values.variants.split(',') as Variant[]
+  const pin = !values['no-pin'] && canPin()
+  // -a: V8's and libuv's threads, started before this line, move to core 0 with the main thread.
+  if (pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
   const limit = values['max-inbound-shouts'] != null ? { maxInboundShouts: Number(values['max-inbound-shouts']) } : {}
   const first = await createNode({ name: 'h0', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, groups: ['g'], profile: 'local', ...limit })
   const nodes = [first, ...await Promise.all(Array.from({ length: count - 1 }, async (_, i) =>
@@ -212,17 +232,17 @@ async function main (): Promise<void> {
 
   const phases: Phase[] = []
   for (const variant of ['baseline', ...variants] as Variant[]) {
-    const p = await phase(variant, nodes, seconds, rate)
+    const p = await phase(variant, nodes, seconds, rate, pin)
     console.error(`${variant}: ${p.delivered}/${p.expected} delivered, p50 ${ms(p.latency.p50)} ms, p99 ${ms(p.latency.p99)} ms`)
     phases.push(p)
     await sleep(2000)
   }
   const base = phases[0]
-  console.log(`\nHonest shouts with and without an attacker (${count} honest nodes in one process, attacker in another, TCP loopback, ${cpus().length} CPUs, Node ${process.version}; ${rate} shouts/s per node for ${seconds} s per phase; maxInboundShouts ${shoutLimit})\n`)
-  const lines = [['phase', 'sent', 'delivered', 'ratio', 'p50 (ms)', 'p99 (ms)', 'p99 vs baseline', 'loop delay p99/max (ms)', 'attacker sent', 'rate-limited', 'malformed dropped', 'quarantined', 'limit events']]
+  console.log(`\nHonest shouts with and without an attacker (${count} honest nodes in one process, attacker in another, ${pin ? 'each pinned to a core of its own' : 'sharing the cores'}, TCP loopback, ${cpus().length} CPUs, Node ${process.version}; ${rate} shouts/s per node for ${seconds} s per phase; maxInboundShouts ${shoutLimit})\n`)
+  const lines = [['phase', 'sent', 'delivered', 'ratio', 'p50 (ms)', 'p99 (ms)', 'p99 vs baseline', 'loop delay p99/max (ms)', 'honest CPU', 'attacker sent', 'rate-limited', 'malformed dropped', 'quarantined', 'limit events']]
   for (const p of phases) {
     lines.push([p.variant, String(p.sent), `${p.delivered}/${p.expected}`, `${(p.deliveryRatio * 100).toFixed(2)}%`, ms(p.latency.p50), ms(p.latency.p99),
-      `${(p.latency.p99 / base.latency.p99).toFixed(2)}x`, `${ms(p.loopDelayP99)} / ${ms(p.loopDelayMax)}`, String(p.attackerSent), String(p.rateLimited), String(p.malformedDropped), String(p.quarantined), String(p.limitEvents)])
+      `${(p.latency.p99 / base.latency.p99).toFixed(2)}x`, `${ms(p.loopDelayP99)} / ${ms(p.loopDelayMax)}`, `${(p.cpuShare * 100).toFixed(0)}%`, String(p.attackerSent), String(p.rateLimited), String(p.malformedDropped), String(p.quarantined), String(p.limitEvents)])
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
   console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
@@ -232,7 +252,7 @@ async function main (): Promise<void> {
 
   const path = resolvePath(values.json)
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), nodes: count, seconds, rate, maxInboundShouts: shoutLimit, phases, pass }, null, 2))
+  await writeFile(path, JSON.stringify({ date: new Date().toISOString(), nodes: count, seconds, rate, pinned: pin, maxInboundShouts: shoutLimit, phases, pass }, null, 2))
   console.log(`(JSON: ${path})`)
   await Promise.all(nodes.map(async n => { await n.stop() }))
 }

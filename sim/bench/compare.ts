@@ -1,8 +1,9 @@
 // npm run bench: Shoal against the bare stack underneath, in one run, on the same messages.
 //   shout   vs bare libp2p + @libp2p/gossipsub nodes (same memory transport, Noise, Yamux), full mesh
-//   whisper vs a raw node:net socket with 4-byte length-prefixed frames (the target), and vs a
-//           bare libp2p stream over the same TCP + Noise + Yamux with length-prefixed frames (to
-//           tell what Shoal adds from what the stack costs)
+//   whisper vs a raw node:net socket with 4-byte length-prefixed frames (the target), vs the same
+//           socket under TLS with Noise's cipher (what encryption alone costs, done by OpenSSL in
+//           C++), and vs a bare libp2p stream over the same TCP + Noise + Yamux with
+//           length-prefixed frames (to tell what Shoal adds from what the stack costs)
 // Prints ratios (Shoal / bare) and writes JSON (default out/bench.json).
 //
 //   node dist/sim/bench/compare.js [--repeats 5] [--peers 10] [--shouts 300] [--burst 1000]
@@ -14,7 +15,12 @@
 // of `repeats` rounds (every round is in the JSON).
 import '../../src/polyfill.js'
 import { createServer, connect, type Socket } from 'node:net'
+import { createServer as createTlsServer, connect as connectTls, type ConnectionOptions } from 'node:tls'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdir, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
@@ -88,8 +94,42 @@ interface GroupSide {
 /**
  * `cpuUsPerDelivery`: CPU time of the whole process (senders and receivers) per message received
  * during the burst. Unlike wall-clock figures it hardly moves when other work shares the machine.
+ * `tail` says what the latency phase's tail is made of (see TailFigures).
  */
-export interface ShoutFigures { directCopies: number, latencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, cpuUsPerDelivery: number, heapPerNodeMB: number }
+export interface ShoutFigures { directCopies: number, latencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, cpuUsPerDelivery: number, heapPerNodeMB: number, tail: TailFigures }
+
+/**
+ * What the latency phase's tail is made of, measured the same way on both sides; none of it
+ * changes what is timed. A shout is one chain of microtasks from publish to its last delivery
+ * (the memory transport hands data on without a turn of the event loop), so nothing but a
+ * garbage collection, the machine or the chain's own work can delay a delivery.
+ * - `cpuMsPerShout`: CPU time of the process per shout in that phase (deliveries and duplicates).
+ *   A side that uses less than the 10 ms between shouts leaves the process idle in between.
+ * - `scavengesPer1000`: young-generation collections per 1000 shouts (allocation rate).
+ * - `shoutsWithGc`: shouts with any collection between their publish and their last delivery.
+ * - `mainWaitMs`: time the process's main thread was ready to run but not running (Linux
+ *   schedstat run-queue delay; NaN elsewhere): what other threads and processes took from it.
+ */
+export interface TailFigures { cpuMsPerShout: number, scavengesPer1000: number, shoutsWithGc: number, mainWaitMs: number }
+
+/** Milliseconds the main thread has waited to run since it started (Linux), or NaN. */
+function mainThreadWaitMs (): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6
+  } catch {
+    return NaN
+  }
+}
+
+/** Collections (start, end, kind) from now until the returned function is called. */
+function watchGc (): () => Array<{ start: number, end: number, minor: boolean }> {
+  const seen: Array<{ start: number, end: number, minor: boolean }> = []
+  const obs = new PerformanceObserver(list => {
+    for (const e of list.getEntries()) seen.push({ start: e.startTime, end: e.startTime + e.duration, minor: (e as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR })
+  })
+  obs.observe({ entryTypes: ['gc'] })
+  return () => { obs.disconnect(); return seen }
+}
 
 async function shoalGroup (n: number): Promise<GroupSide> {
   const bus = new LanBus()
@@ -148,22 +188,42 @@ async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers
   let burstDone: (() => void) | undefined
   const burstBase = 1_000_000
   const warmBase = 500_000
+  // Per timed shout: when it was sent and when its last delivery came.
+  const span = new Map<number, { sent: number, last: number }>()
   side.onMessage((_r, data) => {
     const { seq, t } = readSeq(data)
     if (seq >= burstBase) { if (++burstGot === o.burst * (o.peers - 1)) burstDone?.(); return }
     if (seq >= warmBase) return
     got++
-    lat.push(performance.now() - t)
+    const now = performance.now()
+    lat.push(now - t)
+    const s = span.get(seq)
+    if (s == null) span.set(seq, { sent: t, last: now })
+    else s.last = now
   })
   // Warm-up (JIT, stream set-up), not counted: sequence numbers past the timed ones.
   for (let q = 0; q < 50; q++) { await side.publish(q % o.peers, message(warmBase + q, o.bytes)); await sleep(5) }
   await sleep(500)
   // Latency: one message every 10 ms from a rotating sender, each leaving the others time to take it.
+  const gcs = watchGc()
+  const wait0 = mainThreadWaitMs()
+  const latCpu0 = process.cpuUsage()
   for (let q = 0; q < o.shouts; q++) {
     await side.publish(q % o.peers, message(q, o.bytes))
     await sleep(10)
   }
   await sleep(1000)
+  const latCpu = process.cpuUsage(latCpu0)
+  const mainWaitMs = mainThreadWaitMs() - wait0
+  // The observer reports in a later turn.
+  await sleep(0)
+  const collections = gcs()
+  const tail: TailFigures = {
+    cpuMsPerShout: (latCpu.user + latCpu.system) / 1000 / o.shouts,
+    scavengesPer1000: collections.filter(c => c.minor).length / o.shouts * 1000,
+    shoutsWithGc: [...span.values()].filter(s => collections.some(c => c.start < s.last && c.end > s.sent)).length,
+    mainWaitMs
+  }
   // Throughput: one sender publishes a burst back to back; until every receiver has all of it.
   const done = new Promise<void>(resolve => { burstDone = resolve })
   const t0 = performance.now()
@@ -178,7 +238,7 @@ async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers
   const directCopies = side.directCopies()
   await side.stop()
   const expected = o.shouts * (o.peers - 1)
-  return { directCopies, latencyMs: distribution(lat), delivered: got, expected, ratio: got / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), cpuUsPerDelivery: (cpu.user + cpu.system) / Math.max(1, burstGot), heapPerNodeMB }
+  return { directCopies, latencyMs: distribution(lat), delivered: got, expected, ratio: got / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), cpuUsPerDelivery: (cpu.user + cpu.system) / Math.max(1, burstGot), heapPerNodeMB, tail }
 }
 
 /** `cpuMsPerMB`: CPU time of the whole process (both ends) per MiB carried; steadier than MB/s on a shared machine. */
@@ -294,7 +354,12 @@ async function bareStream (): Promise<StreamSide> {
   }
 }
 
-async function rawSocket (): Promise<StreamSide> {
+// TLS 1.2 with a pre-shared key (no certificates to make) and ChaCha20-Poly1305, the cipher
+// Noise uses: the cheapest a socket with the same encryption gets in Node.
+const TLS_PSK = { ciphers: 'PSK-CHACHA20-POLY1305', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } satisfies ConnectionOptions
+const psk = randomBytes(32)
+
+async function rawSocket (encrypted = false): Promise<StreamSide> {
   let onFrame: (len: number) => void = () => {}
   let onPong: () => void = () => {}
   // Frames: 4-byte length, then the payload; a 1-byte payload is a ping the server echoes.
@@ -310,14 +375,17 @@ async function rawSocket (): Promise<StreamSide> {
     })
   }
   const frame = (payload: Uint8Array): Buffer => { const h = Buffer.alloc(4); h.writeUInt32BE(payload.byteLength); return Buffer.concat([h, payload]) }
-  const server = createServer(framer((len, sock) => {
+  const serve = framer((len, sock) => {
     if (len === 1) sock.write(frame(new Uint8Array(1)))
     else onFrame(len)
-  }))
+  })
+  const server = encrypted ? createTlsServer({ ...TLS_PSK, pskCallback: () => psk }, serve) : createServer(serve)
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as { port: number }).port
-  const client = connect(port, '127.0.0.1')
-  await new Promise<void>(resolve => client.once('connect', resolve))
+  const client = encrypted
+    ? connectTls({ ...TLS_PSK, port, host: '127.0.0.1', pskCallback: () => ({ psk, identity: 'bench' }), checkServerIdentity: () => undefined })
+    : connect(port, '127.0.0.1')
+  await once(client, encrypted ? 'secureConnect' : 'connect')
   framer(() => { onPong() })(client)
   return {
     // Waits for the socket to drain like a whisper waits for its stream: the same back-pressure rule.
@@ -330,7 +398,7 @@ async function rawSocket (): Promise<StreamSide> {
 
 /** Longest one side of one round may take (a stalled side fails the run, naming itself). */
 const SIDE_LIMIT_MS = 300_000
-const NO_SHOUT: ShoutFigures = { directCopies: NaN, latencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, cpuUsPerDelivery: NaN, heapPerNodeMB: NaN }
+const NO_SHOUT: ShoutFigures = { directCopies: NaN, latencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, cpuUsPerDelivery: NaN, heapPerNodeMB: NaN, tail: { cpuMsPerShout: NaN, scavengesPer1000: NaN, shoutsWithGc: NaN, mainWaitMs: NaN } }
 const NO_STREAM: StreamFigures = { throughputMBps: NaN, cpuMsPerMB: NaN, rttMs: distribution([]) }
 
 const median = (xs: number[]): number => {
@@ -376,18 +444,18 @@ async function main (): Promise<void> {
   const w = { count: Number(values.whispers), bytes: Number(values['whisper-bytes']), rtts: Number(values.rtts) }
   const log = (s: string): void => { process.stderr.write(s + '\n') }
   log(`bench: ${repeats} rounds of: ${g.peers} nodes, ${g.shouts} shouts of ${g.bytes} B + a burst of ${g.burst}; ${w.count} whispers of ${w.bytes} B, ${w.rtts} round trips`)
-  const rounds: Array<{ bare: ShoutFigures, shoal: ShoutFigures, raw: StreamFigures, stack: StreamFigures, whisper: StreamFigures }> = []
+  const rounds: Array<{ bare: ShoutFigures, shoal: ShoutFigures, raw: StreamFigures, tls: StreamFigures, stack: StreamFigures, whisper: StreamFigures }> = []
   for (let r = 0; r < repeats; r++) {
     const [bare, shoal] = values.only === 'whisper'
       ? [NO_SHOUT, NO_SHOUT]
       : await inTurn(r, [['bare gossipsub', bareGroup], ['Shoal shout', shoalGroup]].map(([name, make]) => async () => await within(measureGroup(make as typeof bareGroup, g), SIDE_LIMIT_MS, `round ${r + 1}, ${name as string}`)))
-    const [raw, stack, whisper] = values.only === 'shout'
-      ? [NO_STREAM, NO_STREAM, NO_STREAM]
-      : await inTurn(r, ([['raw socket', rawSocket], ['bare stream', bareStream], ['Shoal whisper', shoalWhisper]] as const).map(([name, make]) => async () => await within((async () => await measureStream(await make(), w))(), SIDE_LIMIT_MS, `round ${r + 1}, ${name}`)))
-    rounds.push({ bare, shoal, raw, stack, whisper })
-    log(`  round ${r + 1}: shout p50/p99 ${ms(shoal.latencyMs.p50)}/${ms(shoal.latencyMs.p99)} vs bare ${ms(bare.latencyMs.p50)}/${ms(bare.latencyMs.p99)} ms; whisper ${whisper.throughputMBps.toFixed(0)} vs stack ${stack.throughputMBps.toFixed(0)} vs raw ${raw.throughputMBps.toFixed(0)} MB/s`)
+    const [raw, tls, stack, whisper] = values.only === 'shout'
+      ? [NO_STREAM, NO_STREAM, NO_STREAM, NO_STREAM]
+      : await inTurn(r, ([['raw socket', async () => await rawSocket()], ['TLS socket', async () => await rawSocket(true)], ['bare stream', bareStream], ['Shoal whisper', shoalWhisper]] as const).map(([name, make]) => async () => await within((async () => await measureStream(await make(), w))(), SIDE_LIMIT_MS, `round ${r + 1}, ${name}`)))
+    rounds.push({ bare, shoal, raw, tls, stack, whisper })
+    log(`  round ${r + 1}: shout p50/p99 ${ms(shoal.latencyMs.p50)}/${ms(shoal.latencyMs.p99)} vs bare ${ms(bare.latencyMs.p50)}/${ms(bare.latencyMs.p99)} ms; whisper ${whisper.throughputMBps.toFixed(0)} vs stack ${stack.throughputMBps.toFixed(0)} vs TLS ${tls.throughputMBps.toFixed(0)} vs raw ${raw.throughputMBps.toFixed(0)} MB/s`)
   }
-  const { bare, shoal, raw, stack, whisper } = medianOf(rounds)
+  const { bare, shoal, raw, tls, stack, whisper } = medianOf(rounds)
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -397,9 +465,12 @@ async function main (): Promise<void> {
     whisper: {
       shoal: whisper,
       raw,
+      tls,
       stack,
       ratios: {
         throughput: whisper.throughputMBps / raw.throughputMBps,
+        throughputVsTls: whisper.throughputMBps / tls.throughputMBps,
+        tlsVsRaw: tls.throughputMBps / raw.throughputMBps,
         rttP50: whisper.rttMs.p50 / raw.rttMs.p50,
         throughputVsStack: whisper.throughputMBps / stack.throughputMBps,
         stackVsRaw: stack.throughputMBps / raw.throughputMBps,
@@ -426,10 +497,15 @@ async function main (): Promise<void> {
     `  burst, CPU µs per delivery     ${shoal.cpuUsPerDelivery.toFixed(0).padEnd(30)}${bare.cpuUsPerDelivery.toFixed(0).padEnd(30)}${r.shout.ratios.cpuPerDelivery.toFixed(2)}x`,
     `  direct copies (Shoal fallback) ${String(shoal.directCopies).padEnd(30)}${String(bare.directCopies).padEnd(30)}`,
     `  heap per node MB               ${shoal.heapPerNodeMB.toFixed(2).padEnd(30)}${bare.heapPerNodeMB.toFixed(2).padEnd(30)}${r.shout.ratios.heap.toFixed(2)}x`,
+    `  latency phase: CPU ms/shout    ${shoal.tail.cpuMsPerShout.toFixed(1).padEnd(30)}${bare.tail.cpuMsPerShout.toFixed(1).padEnd(30)}(10 ms between shouts)`,
+    `    scavenges per 1000 shouts    ${shoal.tail.scavengesPer1000.toFixed(0).padEnd(30)}${bare.tail.scavengesPer1000.toFixed(0).padEnd(30)}`,
+    `    shouts with a GC in delivery ${String(shoal.tail.shoutsWithGc).padEnd(30)}${String(bare.tail.shoutsWithGc).padEnd(30)}of ${g.shouts}`,
+    `    main thread waiting to run   ${`${shoal.tail.mainWaitMs.toFixed(0)} ms`.padEnd(30)}${`${bare.tail.mainWaitMs.toFixed(0)} ms`.padEnd(30)}(run-queue delay, Linux)`,
     `whisper (TCP loopback)                 Shoal                         raw node:net                  ratio        bare libp2p stream`,
     `  throughput MB/s (${w.bytes} B msgs)  ${whisper.throughputMBps.toFixed(1).padEnd(30)}${raw.throughputMBps.toFixed(1).padEnd(30)}${`${r.whisper.ratios.throughput.toFixed(2)}x`.padEnd(13)}${stack.throughputMBps.toFixed(1)} (Shoal ${r.whisper.ratios.throughputVsStack.toFixed(2)}x of it)`,
     `  CPU ms per MiB (both ends)     ${whisper.cpuMsPerMB.toFixed(2).padEnd(30)}${raw.cpuMsPerMB.toFixed(2).padEnd(30)}${`${r.whisper.ratios.cpuEfficiency.toFixed(2)}x`.padEnd(13)}${stack.cpuMsPerMB.toFixed(2)} (Shoal ${r.whisper.ratios.cpuEfficiencyVsStack.toFixed(2)}x of its MB per CPU s)`,
     `  round trip p50/p90/p99/max ms  ${d(whisper.rttMs).padEnd(30)}${d(raw.rttMs).padEnd(30)}${`p50 ${r.whisper.ratios.rttP50.toFixed(2)}x`.padEnd(13)}${d(stack.rttMs)}`,
+    `  the raw socket under TLS (PSK, ChaCha20-Poly1305): ${tls.throughputMBps.toFixed(1)} MB/s (${r.whisper.ratios.tlsVsRaw.toFixed(2)}x of raw), ${tls.cpuMsPerMB.toFixed(2)} CPU ms/MiB; Shoal ${r.whisper.ratios.throughputVsTls.toFixed(2)}x of it`,
     `targets: whisper >= 50% of raw: ${r.targets.whisperThroughputAtLeastHalfOfRaw ? 'MET' : 'NOT met'}; shout p99 <= 1.2x bare: ${r.targets.shoutP99AtMost1_2xBare ? 'MET' : 'NOT met'}; shout delivery 100%: ${r.targets.shoutDelivery100 ? 'MET' : 'NOT met'}`
   ].join('\n'))
   await mkdir(dirname(values.json), { recursive: true })
