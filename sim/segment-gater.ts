@@ -18,11 +18,15 @@ export class SegmentGater {
     return sa != null && sb != null && sa !== sb
   }
 
-  /** The libp2p connection gater of the node with id `self`. */
+  /**
+   * The libp2p connection gater of the node with id `self`. A dial across is cut once connected,
+   * as by a network that resets it: refused by `denyDialPeer`, it would be this node's own choice
+   * not to dial, which says nothing about the peer (see ShoalNode's #rotate).
+   */
   forLocal (self: string): ConnectionGater {
     const deny = (peer: PeerId): boolean => this.blocked(self, peer.toString())
     return {
-      denyDialPeer: deny,
+      denyOutboundConnection: deny,
       denyInboundEncryptedConnection: deny,
       denyOutboundEncryptedConnection: deny
     }

@@ -90,7 +90,8 @@ export function firewall (nodes: ShoalNode[]): {
   const pair = (a: string, b: string): string => a < b ? `${a} ${b}` : `${b} ${a}`
   return {
     gater: i => ({
-      denyDialPeer: peer => cut(nodes[i]?.id, peer.toString()),
+      // Cut once connected, as a network that resets: not the node's own refusal to dial.
+      denyOutboundConnection: peer => cut(nodes[i]?.id, peer.toString()),
       denyInboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString()),
       denyOutboundEncryptedConnection: peer => cut(nodes[i]?.id, peer.toString())
     }),

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava'
-import type { ShoalNode, ShoalEvent } from '../src/index.js'
+import type { ShoalNode, ShoalEvent, NodeOptions } from '../src/index.js'
 import { LanBus, lanDiscovery } from '../sim/lan-bus.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -94,25 +94,47 @@ test('a partial mesh: after a partition heals, the halves find each other again 
   t.pass()
 })
 
-test('a partial mesh: a suspicion crosses the mesh while the nodes keep up, and stays with the suspect\'s neighbourhood when they are late', async t => {
-  // A line, fixed by the nodes' gaters: child - n0 - n1 - ... - n5. The child (its own process,
-  // so it can be frozen) is let in by n0 alone; n0 is its only prober.
-  const M = 6
+/**
+ * A line, fixed by the nodes' gaters: n0 - n1 - ... - n(M-1). A peer not in the line may connect
+ * to n0 alone. Each node's gater refuses its own dials past its neighbours, as an application's
+ * policy would.
+ */
+async function line (t: ExecutionContext, M: number, options: Partial<NodeOptions>): Promise<{ nodes: ShoalNode[], ids: string[] }> {
   const keys = await Promise.all(Array.from({ length: M }, async () => await generateKeyPair('Ed25519')))
   const ids = keys.map(k => peerIdFromPrivateKey(k).toString())
   const edge = (i: number, peer: string): boolean => {
     const j = ids.indexOf(peer)
     return j === -1 ? i === 0 : Math.abs(i - j) === 1
   }
-  // 'wifi': a node keeps up while its loop runs less than 500 ms late (the probe timeout).
   const nodes: ShoalNode[] = []
   for (let i = 0; i < M; i++) {
     const deny = (peer: { toString: () => string }): boolean => !edge(i, peer.toString())
     nodes.push(await start(t, tcpOptions({
-      name: `n${i}`, privateKey: keys[i], degree: 2, profile: 'wifi', bootstrap: i > 0 ? nodes[i - 1].addresses() : [],
+      ...options, name: `n${i}`, privateKey: keys[i], degree: 2, bootstrap: i > 0 ? nodes[i - 1].addresses() : [],
       connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny }
     })))
   }
+  return { nodes, ids }
+}
+
+test('a partial mesh: a live peer this node\'s own gater keeps it from is not suspected', async t => {
+  // Each node now and then dials a peer it is not connected to (rotation), and a refused dial is
+  // a suspicion. Here every such dial is refused by the dialler's own gater: about 7 in the window.
+  const { nodes } = await line(t, 6, { profile: 'lan', presence: { syncInterval: 1000 } })
+  await until(() => nodes.every(n => n.peers().length === 5), 30_000, 'views did not converge along the line')
+  const logs = nodes.map(record)
+  await sleep(6000)
+  const suspicions = logs.flatMap((log, i) => log.filter(e => e.type === 'suspect').map(e => `n${i} suspects ${e.type === 'suspect' ? e.peer.name : ''}`))
+  t.deepEqual(suspicions, [])
+  for (const n of nodes) t.is(n.peers().length, 5)
+})
+
+test('a partial mesh: a suspicion crosses the mesh while the nodes keep up, and stays with the suspect\'s neighbourhood when they are late', async t => {
+  // A line, fixed by the nodes' gaters: child - n0 - n1 - ... - n5. The child (its own process,
+  // so it can be frozen) is let in by n0 alone; n0 is its only prober.
+  // 'wifi': a node keeps up while its loop runs less than 500 ms late (the probe timeout).
+  const M = 6
+  const { nodes, ids } = await line(t, M, { profile: 'wifi' })
   // The child's own allow list keeps it from dialling past n0 (its dials refused at the far end
   // would be connections that open and close at once, taken for failures).
   const child = await startChild(t, tcpOptions({ name: 'child', degree: 2, profile: 'wifi', bootstrap: nodes[0].addresses(), allow: [ids[0]] }))
