@@ -43,7 +43,15 @@ function lazyUpdates<S> (stream: S): S {
   const update = s.sendWindowUpdate.bind(s)
   s.sendWindowUpdate = () => {
     if (s.state === StreamState.Established && s.recvWindowCapacity > s.recvWindow / 2) return
-    update()
+    // Yamux sends a new outbound stream's opening update from a microtask: when the connection
+    // closes in between (the peer hung up on us; seen when a quarantined peer opens a stream)
+    // the send throws from the microtask, an uncaught exception that ended the process. The
+    // stream fails instead, and whoever opened it gets the error.
+    try {
+      update()
+    } catch (err) {
+      (stream as unknown as Stream).abort(err as Error)
+    }
   }
   return stream
 }
