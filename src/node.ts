@@ -37,7 +37,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { sample } from './util/sample.js'
 import type { PeerPolicy } from './trust/peer-policy.js'
 import { Limits } from './limits/limits.js'
-import { Penalties } from './limits/penalties.js'
+import { Penalties, hostOf } from './limits/penalties.js'
 import { ShoutPacer } from './limits/shout-pacer.js'
 import type { PeerCap } from './limits/peer-cap.js'
 
@@ -201,6 +201,7 @@ export class ShoalNode {
       // A bug in the application's listener must be visible, but must not take the node down.
       console.error(`shoal: a '${type}' listener threw:`, err)
     })
+    const penalties = deps.penalties ?? new Penalties()
     this.#limits = new Limits({
       shoutRate: opts.maxInboundShouts,
       messageRate: opts.maxInboundMessages,
@@ -208,10 +209,12 @@ export class ShoalNode {
       maxQueuedBytes: opts.maxQueuedBytes,
       stallMs: QUEUE_STALL_MS,
       stats: this.#stats,
-      penalties: deps.penalties ?? new Penalties(),
+      penalties,
       onQuarantine: peer => {
         this.#log.error('quarantining %s: it sent garbage or flooded', peer)
-        void this.#libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+        const id = peerIdFromString(peer)
+        penalties.quarantineHosts(peer, this.#libp2p.getConnections(id).map(c => hostOf(c.remoteAddr)).filter(h => h != null))
+        void this.#libp2p.hangUp(id).catch(() => {})
       },
       report: (peer, kind, channel, dropped) => { this.#hub.emit({ type: 'limit', peerId: peer, kind, channel, dropped }) }
     })

@@ -2,8 +2,9 @@
 // loses none of their messages, and reports what it dropped (stats and 'limit' events).
 import test from 'ava'
 import { randomBytes } from 'node:crypto'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2p } from 'libp2p'
 import { memory } from '@libp2p/memory'
+import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -74,6 +75,47 @@ test('random bytes and absurd length prefixes on every Shoal and gossipsub proto
   }
   t.deepEqual(a.peers().map(p => p.name).sort(), ['n1', 'n2'])
   t.false(a.peers().some(p => p.id === rogue.peerId.toString()))
+})
+
+test('a quarantined peer\'s host is refused before the handshake, under any peer id; other hosts and the loopback peers are not', async t => {
+  // Peers on hosts of their own (127.0.0.2, .3), as machines on a LAN would be.
+  const rogueAt = async (host: string): Promise<Libp2p> => {
+    const dialOpts: Record<string, unknown> = { localAddress: host }
+    const node = await createLibp2p({ addresses: { listen: [`/ip4/${host}/tcp/0`] }, transports: [tcp({ dialOpts })], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    t.teardown(async () => { await node.stop() })
+    await node.handle('/shoal/wire/1.0.0', (s) => { void (async () => { for await (const _ of s) {} })().catch(() => {}) })
+    return node
+  }
+  // Every peer whose handshake completed at `a` (its own gater is asked after Shoal's).
+  const handshakes: string[] = []
+  const gate = { denyInboundEncryptedConnection: (peer: { toString: () => string }) => { handshakes.push(peer.toString()); return false } }
+  const [a, b] = await startMesh(t, 2, i => tcpOptions({ name: `n${i}`, groups: ['g'], connectionGater: i === 0 ? gate : undefined }))
+  const target = multiaddr(a.addresses().find(x => x.includes('127.0.0.1')) as string)
+  const log = record(a)
+
+  const first = await rogueAt('127.0.0.2')
+  for (let k = 0; k < 20 && a.stats().quarantined === 0; k++) {
+    try {
+      const s = await first.dialProtocol(target, '/shoal/wire/1.0.0')
+      for (let j = 0; j < 3; j++) s.send(Uint8Array.of(100, ...randomBytes(100)))
+    } catch {}
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  await until(() => log.some(e => e.type === 'limit' && e.kind === 'quarantine' && e.peerId === first.peerId.toString()), 5000, 'the first rogue was not quarantined')
+
+  // A new key pair on the same host: refused, and no handshake was spent on it.
+  const second = await rogueAt('127.0.0.2')
+  await t.throwsAsync(second.dialProtocol(target, '/shoal/wire/1.0.0', { signal: AbortSignal.timeout(5000) }), undefined, 'a new peer id from the quarantined host got a connection')
+  t.false(handshakes.includes(second.peerId.toString()), 'the handshake ran before the refusal')
+
+  // Another host, and the peers on the loopback address, still get in.
+  const other = await rogueAt('127.0.0.3')
+  await other.dial(target, { signal: AbortSignal.timeout(5000) })
+  await until(() => handshakes.includes(other.peerId.toString()), 3000, 'a peer from another host was refused')
+  await b.libp2p.hangUp(a.libp2p.peerId)
+  await until(() => b.libp2p.getConnections(a.libp2p.peerId).length === 0, 3000, 'b did not hang up')
+  await b.libp2p.dial(a.libp2p.peerId, { signal: AbortSignal.timeout(5000) })
+  await honestShouts(b, [a], 5)
 })
 
 test('a member that stops reading (SIGSTOP): shouts to the others are not held up, its backlog is capped and reported, whispers to it are refused with QueueFullError', async t => {

@@ -1,4 +1,12 @@
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+const LOOPBACK = new Set(['127.0.0.1', '::1'])
+
+/** The IP address in a connection's multiaddr (none for the memory transport). */
+export function hostOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+}
 
 /** Points at which a peer is disconnected and refused, and below which it may come back. */
 export const QUARANTINE_POINTS = 80
@@ -14,6 +22,11 @@ const RELEASE_POINTS = 40
  */
 export class Penalties {
   private readonly points = new Map<string, { value: number, at: number, quarantined: boolean }>()
+  // Network hosts a quarantined peer connected from -> that peer. A new key pair costs nothing,
+  // while a quarantine costs the peer 80 points of garbage sent to each node: a host refused
+  // only by peer id could come back under a new one at once, and a peer id is only known after
+  // the handshake, whose work each refused redial still cost.
+  private readonly hosts = new Map<string, string>()
 
   constructor (private readonly halfLifeMs = 30_000, private readonly maxKeys = 4096) {}
 
@@ -43,11 +56,37 @@ export class Penalties {
     return false
   }
 
-  /** A connection gater refusing quarantined peers in both directions, on top of `inner`. */
+  /**
+   * Extends `peer`'s quarantine to the hosts it connected from: they are refused before the
+   * handshake, whatever peer id they come back with, for as long as `peer` is quarantined.
+   * Not the loopback address, which every peer on this machine shares (a simulated mesh).
+   */
+  quarantineHosts (peer: string, hosts: Iterable<string>): void {
+    if (!this.quarantined(peer)) return
+    for (const host of hosts) {
+      if (LOOPBACK.has(host)) continue
+      if (!this.hosts.has(host) && this.hosts.size >= this.maxKeys) this.hosts.delete(this.hosts.keys().next().value as string)
+      this.hosts.set(host, peer)
+    }
+  }
+
+  hostQuarantined (host: string, now = Date.now()): boolean {
+    const peer = this.hosts.get(host)
+    if (peer == null) return false
+    if (this.quarantined(peer, now)) return true
+    this.hosts.delete(host)
+    return false
+  }
+
+  /** A connection gater refusing quarantined peers in both directions, and their hosts before the handshake, on top of `inner`. */
   gater (inner: ConnectionGater = {}): ConnectionGater {
     const refuses = (peer: PeerId): boolean => this.quarantined(peer.toString())
     return {
       ...inner,
+      denyInboundConnection: async (conn) => {
+        const host = hostOf(conn.remoteAddr)
+        return (host != null && this.hostQuarantined(host)) || (await inner.denyInboundConnection?.(conn) ?? false)
+      },
       denyDialPeer: async (peer) => refuses(peer) || (await inner.denyDialPeer?.(peer) ?? false),
       denyInboundEncryptedConnection: async (peer, conn) => refuses(peer) || (await inner.denyInboundEncryptedConnection?.(peer, conn) ?? false),
       denyOutboundEncryptedConnection: async (peer, conn) => refuses(peer) || (await inner.denyOutboundEncryptedConnection?.(peer, conn) ?? false)
