@@ -909,6 +909,11 @@ export class ShoalNode {
 
   #onSuspectFrame (from: string, peer: string, ver: number): void {
     if (peer === this.id) { this.#refute(from, ver); return }
+    // Only from a peer we hold as a live member. One we suspect, or no longer hold, has itself
+    // been out of reach: whatever it failed to reach meanwhile is the likeliest its own links'
+    // doing, and its word may be seconds old (frames held while its links stalled arrive all at
+    // once when they recover). Our own probes, and the other members, still speak for the peer.
+    if (!this.#table.has(from) || this.#table.isSuspect(from)) return
     if (this.#suspect(peer, ver, from) !== 'new') return
     const frame: Frame = { type: 'suspect', peer, ver }
     if (this.#overlay == null) {

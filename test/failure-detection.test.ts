@@ -1,6 +1,8 @@
 import test from 'ava'
 import type { ShoalNode, ShoalEvent, NodeOptions } from '../src/index.js'
-import { tcpOptions, start, startMesh, until, next, record, sleep, firewall } from './helpers.js'
+import { tcpOptions, memoryOptions, start, startMesh, until, next, record, sleep, firewall } from './helpers.js'
+import { memory } from '@libp2p/memory'
+import { LinkShaper } from '../sim/link-shaper.js'
 import { startChild, type Child } from './child.js'
 
 // Failure detection end to end: real nodes on TCP loopback, the failing one in its own process
@@ -148,4 +150,23 @@ test('a header change reaches every peer as an update event', async t => {
   for (const e of await Promise.all(updates)) t.deepEqual(e.peer.headers, { role: 'leader' })
   t.deepEqual(a.headers(), { role: 'leader' })
   await t.throwsAsync(a.setHeader('role', 42 as any), { name: 'InvalidArgumentError' })
+})
+
+test('a node whose links stall (its process running) does not get the peers it could not reach suspected once its links are back', async t => {
+  // Its probes all fail while the links hold every byte, so it suspects whoever it probes; those
+  // suspicions reach the others when the bytes flow again, long after they were true of anyone.
+  const shaper = new LinkShaper()
+  const nodes = await startMesh(t, 6, i => memoryOptions({ name: `n${i}`, profile: 'local', transports: [shaper.transport(memory())], connectionGater: shaper.gater() }))
+  const [stalled, ...others] = nodes
+  const logs = others.map(record)
+  shaper.stall(stalled.id, true)
+  // The others notice it (suspect, then lost: 3 s is past its suspicion timeout).
+  await until(() => others.every(n => n.peer(stalled.id) == null), 10_000, 'the others did not notice the stalled node')
+  await sleep(3000)
+  shaper.stall(stalled.id, false)
+  await until(() => others.every(n => n.peer(stalled.id) != null), 10_000, 'the stalled node did not come back')
+  await sleep(2000)
+  const alarms = logs.flatMap((log, i) => log.filter(e => e.type === 'suspect' && e.peer.id !== stalled.id).map(e => `${others[i].name} suspects ${e.type === 'suspect' ? e.peer.name : ''}`))
+  t.deepEqual(alarms, [])
+  for (const n of nodes) t.is(n.peers().length, 5)
 })

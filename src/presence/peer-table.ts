@@ -89,6 +89,8 @@ export class PeerTable {
   /** When `id` entered this view. */
   since (id: string): number | undefined { return this.peers.get(id)?.since }
 
+  isSuspect (id: string): boolean { return this.suspected.has(id) }
+
   /** Marks a peer suspect (true) or alive again (false); returns whether that changed anything. */
   setSuspect (id: string, suspect: boolean): boolean {
     if (!this.peers.has(id) || this.suspected.has(id) === suspect) return false
