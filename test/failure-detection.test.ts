@@ -156,11 +156,11 @@ test('a node whose links stall (its process running) does not get the peers it c
   // Its probes all fail while the links hold every byte, so it suspects whoever it probes; those
   // suspicions reach the others when the bytes flow again, long after they were true of anyone.
   const shaper = new LinkShaper()
-  const nodes = await startMesh(t, 6, i => memoryOptions({ name: `n${i}`, profile: 'local', transports: [shaper.transport(memory())], connectionGater: shaper.gater() }))
+  const nodes = await startMesh(t, 6, i => memoryOptions({ name: `n${i}`, profile: 'lan', transports: [shaper.transport(memory())], connectionGater: shaper.gater() }))
   const [stalled, ...others] = nodes
   const logs = others.map(record)
   shaper.stall(stalled.id, true)
-  // The others notice it (suspect, then lost: 3 s is past its suspicion timeout).
+  // The others notice it (suspect, then lost), and it stays cut off 3 s more.
   await until(() => others.every(n => n.peer(stalled.id) == null), 10_000, 'the others did not notice the stalled node')
   await sleep(3000)
   shaper.stall(stalled.id, false)
