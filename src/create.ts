@@ -66,7 +66,8 @@ export async function createNode (options: NodeOptions = {}): Promise<ShoalNode>
         penalty: peer => penalties.of(peer),
         quarantined: peer => penalties.quarantined(peer),
         overRate: (author, count) => gossipLimits.overRate(author, count),
-        spent: author => gossipLimits.spent(author)
+        spent: author => gossipLimits.spent(author),
+        fullMesh: opts.degree == null
       })
     }
   })

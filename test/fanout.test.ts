@@ -1,6 +1,7 @@
 import test from 'ava'
 import type { ShoalNode } from '../src/index.js'
-import { memoryOptions, tcpOptions, startMesh, until, sleep } from './helpers.js'
+import { TOPIC_PREFIX } from '../src/groups/groups.js'
+import { firewall, memoryOptions, tcpOptions, startMesh, until, sleep } from './helpers.js'
 
 // In a file of its own so that ava runs it in a separate worker: twelve-node meshes on both
 // transports would otherwise starve the timers of every other mesh test in the same process.
@@ -37,3 +38,31 @@ for (const [transport, opts] of [['memory', memoryOptions], ['tcp', tcpOptions]]
     t.log(`${expected} deliveries, ${fallbacks} by direct fallback`)
   })
 }
+
+// In a full mesh gossipsub's mesh only backs up the author's own sends (see FULL_MESH in
+// src/groups/pubsub.ts): each member passes a shout on to a few peers, not to 6-12 who all had it
+// already, and a member the author cannot reach still gets every shout through them.
+test('[memory] in a full mesh a member passes shouts on to at most 4 peers, and one cut off from the author still gets them all', async t => {
+  t.timeout(60_000)
+  const n = 8
+  const nodes: ShoalNode[] = []
+  const wall = firewall(nodes)
+  nodes.push(...await startMesh(t, n, i => memoryOptions({ name: `n${i}`, groups: ['g'], connectionGater: wall.gater(i) })))
+  const topic = TOPIC_PREFIX + 'g'
+  // The gossipsub instance's own view of its mesh (not on its public interface type).
+  const meshes = (): number[] => nodes.map(node => (node.libp2p.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers(topic).length)
+  // Gossipsub grafts and prunes on its heartbeat (1 s): a few of them settle the mesh.
+  await until(() => meshes().every(size => size >= 2), 10_000, 'gossipsub meshes forming')
+  await sleep(3000)
+  t.log(`mesh sizes: ${meshes().join(' ')}`)
+  t.true(meshes().every(size => size >= 1 && size <= 4), `mesh sizes ${meshes().join(' ')}`)
+
+  const [author, cut] = [nodes[0], nodes[5]]
+  wall.separate([[author, cut]])
+  await until(() => !cut.libp2p.getConnections().some(c => c.remotePeer.toString() === author.id), 5000, 'the cut')
+  const got = new Set<number>()
+  cut.on('shout', e => { if (e.from.id === author.id) got.add((e.data as { k: number }).k) })
+  for (let k = 0; k < 20; k++) await author.shout('g', { k })
+  await until(() => got.size === 20, 15_000, `the cut-off member got ${got.size} of 20 shouts`)
+  t.is(got.size, 20)
+})

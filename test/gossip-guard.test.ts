@@ -27,7 +27,8 @@ async function peer (name: string, guard: { overRate?: (author: string) => boole
         penalty: () => 0,
         quarantined: guard.quarantined ?? (() => false),
         overRate: guard.overRate ?? (() => false),
-        spent: guard.spent ?? (() => false)
+        spent: guard.spent ?? (() => false),
+        fullMesh: true
       })
     }
   })

@@ -32,7 +32,7 @@ export interface GroupsInit {
   malformed: (peer: string) => void
 }
 
-const TOPIC_PREFIX = 'shoal/1/group/'
+export const TOPIC_PREFIX = 'shoal/1/group/'
 
 /**
  * Group traffic: shouts go out on gossipsub, and every member that the membership view knows

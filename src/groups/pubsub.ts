@@ -30,6 +30,8 @@ export interface PubsubInit {
    * if so the message is dropped unverified, as the topic validator would ignore it once verified.
    */
   spent: (author: string) => boolean
+  /** Every member is connected to every other (no `degree`): the mesh is a backup path only. */
+  fullMesh: boolean
 }
 
 // Gossipsub's default thresholds, stated here because the penalty weight below is chosen from
@@ -75,8 +77,19 @@ export function scoreTopic (pubsub: GossipSub, topic: string): void {
   topics[topic] ??= { ...TOPIC_SCORE }
 }
 
+// In a full mesh every member gets each shout from its author (floodPublish, and Shoal's direct
+// copy to any member gossipsub has not yet seen subscribe), so gossipsub's mesh only backs that
+// up. Its default degree (6, up to 12) had every member pass every shout on to 6-12 others who
+// all had it already: with two mesh peers each (up to 4), a 20-node group shouting used about a
+// fifth less CPU, and a burst a quarter less per delivery (sim/bench/abuse.ts and compare.ts;
+// README). Every member still has a second path, and IHAVE gossip a third. Gossipsub wants
+// Dout < Dlo and Dout <= D/2. A partial mesh (`degree`) keeps gossipsub's defaults: there the
+// mesh is how a shout reaches members its author is not connected to.
+const FULL_MESH = { D: 2, Dlo: 2, Dhi: 4, Dscore: 1, Dout: 1 }
+
 export function pubsubService (init: PubsubInit): ReturnType<typeof gossipsub> {
   const create = gossipsub({
+    ...(init.fullMesh ? FULL_MESH : {}),
     // Shoal decides who must get a shout from its own membership view and fills gaps by direct
     // delivery, so publishing before gossipsub has seen any subscriber is normal, not an error.
     allowPublishToZeroTopicPeers: true,
