@@ -63,6 +63,10 @@ interface Phase {
   quarantined: number
   /** Each round's own p99 (ms), pooled into `latency`. */
   roundsP99: number[]
+  /** When the honest nodes had quarantined the attacker, first and last (ms after the attack began; pooled: the worst round's); null when not all did. */
+  quarantineMs: { first: number, all: number } | null
+  /** p99 (ms) of the shouts sent in each second of the phase (in a pooled phase, the worst round's): where the tail sits in time. */
+  p99BySecond: number[]
 }
 
 // --- the attacker (child process) ---
@@ -152,6 +156,8 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
   const honest = new Set(nodes.map(n => n.id))
   const sentAt = new Map<string, number>()
   const latencies: number[] = []
+  const bySecond = Array.from({ length: seconds }, (): number[] => [])
+  let start = 0
   let delivered = 0
   let limitEvents = 0
   const offs = nodes.map(n => {
@@ -161,6 +167,7 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
       if (at == null) return
       delivered++
       latencies.push(performance.now() - at)
+      bySecond[Math.floor((at - start) / 1000)]?.push(performance.now() - at)
     }
     const onLimit = (): void => { limitEvents++ }
     n.on('shout', onShout)
@@ -172,7 +179,17 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
     nodes[0].libp2p.getProtocols().filter(p => p.startsWith('/shoal/') || p.includes('sub/')), pin)
   // Honest traffic starts with the attack (the attacker is a member everyone has seen): its first
   // burst, before the limits and graylisting bite, is part of what is measured.
-  const end = performance.now() + seconds * 1000
+  start = performance.now()
+  const end = start + seconds * 1000
+  // When each node quarantined the attacker (its stats, polled): how long the attack's first
+  // burst lasts, which is what its cost to honest traffic depends on.
+  const quarantinedAt = new Map<number, number>()
+  const watch = attack == null
+    ? undefined
+    : setInterval(() => {
+      nodes.forEach((n, k) => { if (!quarantinedAt.has(k) && n.stats().quarantined > before[k].quarantined) quarantinedAt.set(k, performance.now() - start) })
+      if (quarantinedAt.size === nodes.length || performance.now() > end) clearInterval(watch)
+    }, 10)
   let sent = 0
   await Promise.all(nodes.map(async (node, k) => {
     // Spread the nodes' ticks over the interval, as independent senders would be.
@@ -209,7 +226,9 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
     loopDelayMax: loop.max / 1e6,
     cpuShare: (cpu.user + cpu.system) / 1000 / (performance.now() - t0),
     quarantined: sum('quarantined'),
-    roundsP99: []
+    roundsP99: [],
+    quarantineMs: quarantinedAt.size === nodes.length ? { first: Math.min(...quarantinedAt.values()), all: Math.max(...quarantinedAt.values()) } : null,
+    p99BySecond: bySecond.map(l => distribution(l).p99)
   }
   return { phase: result, latencies }
 }
@@ -239,7 +258,9 @@ function pool (rounds: Array<{ phase: Phase, latencies: number[] }>): Phase {
     loopDelayMax: Math.max(...ps.map(p => p.loopDelayMax)),
     cpuShare: mean('cpuShare'),
     quarantined: total('quarantined'),
-    roundsP99: ps.map(p => p.latency.p99)
+    roundsP99: ps.map(p => p.latency.p99),
+    quarantineMs: ps.some(p => p.quarantineMs == null) ? null : ps.reduce((worst, p) => (p.quarantineMs?.all ?? 0) > (worst.quarantineMs?.all ?? 0) ? p : worst).quarantineMs,
+    p99BySecond: ps.reduce((worst, p) => p.latency.p99 > worst.latency.p99 ? p : worst).p99BySecond
   }
 }
 
@@ -278,7 +299,7 @@ async function main (): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const variant of order) {
       const m = await phase(variant, nodes, seconds, rate, pin)
-      console.error(`round ${r + 1} ${variant}: ${m.phase.delivered}/${m.phase.expected} delivered, p50 ${ms(m.phase.latency.p50)} ms, p99 ${ms(m.phase.latency.p99)} ms`)
+      console.error(`round ${r + 1} ${variant}: ${m.phase.delivered}/${m.phase.expected} delivered, p50 ${ms(m.phase.latency.p50)} ms, p99 ${ms(m.phase.latency.p99)} ms (by second: ${m.phase.p99BySecond.map(ms).join(' ')})${m.phase.quarantineMs != null ? `; attacker quarantined by the first node after ${ms(m.phase.quarantineMs.first)} ms, by all after ${ms(m.phase.quarantineMs.all)} ms` : ''}`)
       measured.get(variant)?.push(m)
       await sleep(2000)
     }
@@ -286,10 +307,10 @@ async function main (): Promise<void> {
   const phases = order.map(v => pool(measured.get(v) ?? []))
   const base = phases[0]
   console.log(`\nHonest shouts with and without an attacker (${count} honest nodes in one process, attacker in another, ${pin ? 'each pinned to a core of its own' : 'sharing the cores'}, TCP loopback, ${cpus().length} CPUs, Node ${process.version}; ${rate} shouts/s per node for ${seconds} s per phase, ${rounds} rounds of the phases in turn, latencies pooled; maxInboundShouts ${shoutLimit})\n`)
-  const lines = [['phase', 'sent', 'delivered', 'ratio', 'p50 (ms)', 'p99 (ms)', 'p99 vs baseline', 'p99 per round (ms)', 'loop delay p99/max (ms)', 'honest CPU', 'attacker sent', 'rate-limited', 'malformed dropped', 'quarantined', 'limit events']]
+  const lines = [['phase', 'sent', 'delivered', 'ratio', 'p50 (ms)', 'p99 (ms)', 'p99 vs baseline', 'p99 per round (ms)', 'loop delay p99/max (ms)', 'honest CPU', 'attacker sent', 'rate-limited', 'malformed dropped', 'quarantined', 'all quarantined it after (ms, worst round)', 'limit events']]
   for (const p of phases) {
     lines.push([p.variant, String(p.sent), `${p.delivered}/${p.expected}`, `${(p.deliveryRatio * 100).toFixed(2)}%`, ms(p.latency.p50), ms(p.latency.p99),
-      `${(p.latency.p99 / base.latency.p99).toFixed(2)}x`, p.roundsP99.map(ms).join(' '), `${ms(p.loopDelayP99)} / ${ms(p.loopDelayMax)}`, `${(p.cpuShare * 100).toFixed(0)}%`, String(p.attackerSent), String(p.rateLimited), String(p.malformedDropped), String(p.quarantined), String(p.limitEvents)])
+      `${(p.latency.p99 / base.latency.p99).toFixed(2)}x`, p.roundsP99.map(ms).join(' '), `${ms(p.loopDelayP99)} / ${ms(p.loopDelayMax)}`, `${(p.cpuShare * 100).toFixed(0)}%`, String(p.attackerSent), String(p.rateLimited), String(p.malformedDropped), String(p.quarantined), p.quarantineMs != null ? ms(p.quarantineMs.all) : '-', String(p.limitEvents)])
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map(l => l[i].length)))
   console.log(lines.map(l => l.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'))
