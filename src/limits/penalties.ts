@@ -34,9 +34,8 @@ export class Penalties {
   add (peer: string, points: number, now = Date.now()): boolean {
     const was = this.quarantined(peer, now)
     const value = this.of(peer, now) + points
-    if (!this.points.has(peer) && this.points.size >= this.maxKeys) this.points.delete(this.points.keys().next().value as string)
     const quarantined = was || value >= QUARANTINE_POINTS
-    this.points.set(peer, { value, at: now, quarantined })
+    this.bounded(this.points, peer, { value, at: now, quarantined })
     return quarantined && !was
   }
 
@@ -65,9 +64,14 @@ export class Penalties {
     if (!this.quarantined(peer)) return
     for (const host of hosts) {
       if (LOOPBACK.has(host)) continue
-      if (!this.hosts.has(host) && this.hosts.size >= this.maxKeys) this.hosts.delete(this.hosts.keys().next().value as string)
-      this.hosts.set(host, peer)
+      this.bounded(this.hosts, host, peer)
     }
+  }
+
+  /** Sets `key` in `map`, dropping the oldest entry first if a new key would pass maxKeys. */
+  private bounded<V> (map: Map<string, V>, key: string, value: V): void {
+    if (!map.has(key) && map.size >= this.maxKeys) map.delete(map.keys().next().value as string)
+    map.set(key, value)
   }
 
   hostQuarantined (host: string, now = Date.now()): boolean {
