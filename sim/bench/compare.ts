@@ -9,10 +9,11 @@
 //   node dist/sim/bench/compare.js [--repeats 5] [--peers 10] [--shouts 300] [--burst 1000]
 //                                  [--whispers 6000] [--whisper-bytes 16384] [--json out/bench.json]
 //
-// Everything runs in one process, one side after the other, so all see the same machine; the
-// figures are "what one event loop does", not LAN figures (stack.md, pitfall 8). Every side
-// warms up before it is timed, the sides take turns going first, and each figure is the median
-// of `repeats` rounds (every round is in the JSON).
+// Everything timed runs in one process, one side after the other, so all see the same machine;
+// the figures are "what one event loop does", not LAN figures (stack.md, pitfall 8). Heap per
+// node is measured in a process of its own per side (measureHeap). Every side warms up before it
+// is timed, the sides take turns going first, and each figure is the median of `repeats` rounds
+// (every round is in the JSON).
 import '../../src/polyfill.js'
 import { createServer, connect, type Socket } from 'node:net'
 import { createServer as createTlsServer, connect as connectTls, type ConnectionOptions } from 'node:tls'
@@ -22,7 +23,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
 import { dirname } from 'node:path'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -47,6 +50,16 @@ const TOPIC = 'bench'
  * before that, every shout of the first seconds went out twice. The steady state is what counts.
  */
 const SETTLE_MS = 6000
+/**
+ * Latency passes per side: the last is timed, the ones before are its warm-up. One shout every
+ * 10 ms runs each function of the shout path once per shout, so V8 reaches its optimising
+ * thresholds over hundreds of shouts, not the 50 a first version warmed up with: in a first pass
+ * of 300 it still compiled 70-90 functions (on both sides), each compile a job of up to 4 ms on a
+ * helper thread that, on 2 cores, the kernel often ran on the main thread's core, delaying
+ * whichever shout was in flight by as much (its main thread's run-queue wait showed it). The
+ * second pass compiled 10-22, the third 8-16. The first pass's latency is kept as `cold`.
+ */
+const LATENCY_PASSES = 3
 const sleep = async (t: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, t)) }
 /** `p`, or an error naming `what` after `ms`: a side that stalls fails the run instead of hanging it. */
 async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -65,10 +78,14 @@ async function until (cond: () => boolean, ms: number, what: string): Promise<vo
     await sleep(20)
   }
 }
-const gc: () => void = (() => {
-  try { setFlagsFromString('--expose-gc'); return runInNewContext('gc') } catch { return () => {} }
-})()
-const heapMB = async (): Promise<number> => { await sleep(500); gc(); gc(); return process.memoryUsage().heapUsed / 2 ** 20 }
+/** The heap after two forced collections. Only in measureHeap's child: see there why. */
+const heapMB = async (): Promise<number> => {
+  await sleep(500)
+  let gc = (): void => {}
+  try { setFlagsFromString('--expose-gc'); gc = runInNewContext('gc') } catch {}
+  gc(); gc()
+  return process.memoryUsage().heapUsed / 2 ** 20
+}
 
 /** A message: sequence number and send time in its first 12 bytes, padded to `bytes`. */
 function message (seq: number, bytes: number): Uint8Array {
@@ -94,12 +111,15 @@ interface GroupSide {
 /**
  * `cpuUsPerDelivery`: CPU time of the whole process (senders and receivers) per message received
  * during the burst. Unlike wall-clock figures it hardly moves when other work shares the machine.
- * `tail` says what the latency phase's tail is made of (see TailFigures).
+ * `tail` says what the timed latency pass's tail is made of (see TailFigures). `latencyMs` is that
+ * pass's; `coldLatencyMs` the first pass's (see LATENCY_PASSES).
  */
-export interface ShoutFigures { directCopies: number, latencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, cpuUsPerDelivery: number, heapPerNodeMB: number, tail: TailFigures }
+export interface ShoutFigures { directCopies: number, latencyMs: Distribution, coldLatencyMs: Distribution, delivered: number, expected: number, ratio: number, burstMsgsPerSec: number, cpuUsPerDelivery: number, heapPerNodeMB: number, tail: TailFigures }
+/** What a round times of a side; its heap is measured once, in a process of its own (measureHeap). */
+type TimedShout = Omit<ShoutFigures, 'heapPerNodeMB'>
 
 /**
- * What the latency phase's tail is made of, measured the same way on both sides; none of it
+ * What the timed latency pass's tail is made of, measured the same way on both sides; none of it
  * changes what is timed. A shout is one chain of microtasks from publish to its last delivery
  * (the memory transport hands data on without a turn of the event loop), so nothing but a
  * garbage collection, the machine or the chain's own work can delay a delivery.
@@ -178,52 +198,73 @@ async function bareGroup (n: number): Promise<GroupSide> {
   }
 }
 
-async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers: number, shouts: number, burst: number, bytes: number }): Promise<ShoutFigures> {
+/**
+ * Heap per node of a formed, settled side, in a process of its own (`--heap-of`): measuring it
+ * takes forced collections, and in the bench's process those skewed what came after. A forced
+ * collection resets V8's limits to the small heap it leaves, and every latency pass timed after
+ * one ran into 5-6 full collections where it otherwise had none (the side holding more live data
+ * the more), each a pause of 2-7 ms with marking threads taking the main thread's core. And the
+ * code a side before had compiled was flushed some seconds later, so a baseline taken after it
+ * came out high: bare gossipsub's heap once measured -1.8 MB per node.
+ */
+async function measureHeap (side: 'bare' | 'shoal', peers: number): Promise<number> {
+  const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--heap-of', side, '--peers', String(peers)])
+  return Number(stdout.trim())
+}
+
+/** The child of measureHeap: prints the heap per node of `side`. */
+async function printHeap (side: string, peers: number): Promise<void> {
+  const make = side === 'bare' ? bareGroup : shoalGroup
   const heap0 = await heapMB()
+  const nodes = await make(peers)
+  console.log((await heapMB() - heap0) / peers)
+  await nodes.stop()
+}
+
+async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers: number, shouts: number, burst: number, bytes: number }): Promise<TimedShout> {
   const side = await make(o.peers)
-  const heapPerNodeMB = (await heapMB() - heap0) / o.peers
-  const lat: number[] = []
-  let got = 0
   let burstGot = 0
   let burstDone: (() => void) | undefined
   const burstBase = 1_000_000
-  const warmBase = 500_000
-  // Per timed shout: when it was sent and when its last delivery came.
-  const span = new Map<number, { sent: number, last: number }>()
+  // Sequence numbers of latency pass p start at p * PASS; a delivery says which pass it is of.
+  const PASS = 100_000
+  // Per pass: every delivery's latency, and per shout when it was sent and when its last delivery came.
+  const passes = Array.from({ length: LATENCY_PASSES }, () => ({ lat: [] as number[], span: new Map<number, { sent: number, last: number }>() }))
   side.onMessage((_r, data) => {
     const { seq, t } = readSeq(data)
     if (seq >= burstBase) { if (++burstGot === o.burst * (o.peers - 1)) burstDone?.(); return }
-    if (seq >= warmBase) return
-    got++
+    const { lat, span } = passes[Math.floor(seq / PASS)]
     const now = performance.now()
     lat.push(now - t)
     const s = span.get(seq)
     if (s == null) span.set(seq, { sent: t, last: now })
     else s.last = now
   })
-  // Warm-up (JIT, stream set-up), not counted: sequence numbers past the timed ones.
-  for (let q = 0; q < 50; q++) { await side.publish(q % o.peers, message(warmBase + q, o.bytes)); await sleep(5) }
-  await sleep(500)
   // Latency: one message every 10 ms from a rotating sender, each leaving the others time to take it.
-  const gcs = watchGc()
-  const wait0 = mainThreadWaitMs()
-  const latCpu0 = process.cpuUsage()
-  for (let q = 0; q < o.shouts; q++) {
-    await side.publish(q % o.peers, message(q, o.bytes))
-    await sleep(10)
+  const latencyPass = async (p: number): Promise<TailFigures> => {
+    const gcs = watchGc()
+    const wait0 = mainThreadWaitMs()
+    const cpu0 = process.cpuUsage()
+    for (let q = 0; q < o.shouts; q++) {
+      await side.publish(q % o.peers, message(p * PASS + q, o.bytes))
+      await sleep(10)
+    }
+    await sleep(1000)
+    const cpu = process.cpuUsage(cpu0)
+    const mainWaitMs = mainThreadWaitMs() - wait0
+    // The observer reports in a later turn.
+    await sleep(0)
+    const collections = gcs()
+    return {
+      cpuMsPerShout: (cpu.user + cpu.system) / 1000 / o.shouts,
+      scavengesPer1000: collections.filter(c => c.minor).length / o.shouts * 1000,
+      shoutsWithGc: [...passes[p].span.values()].filter(s => collections.some(c => c.start < s.last && c.end > s.sent)).length,
+      mainWaitMs
+    }
   }
-  await sleep(1000)
-  const latCpu = process.cpuUsage(latCpu0)
-  const mainWaitMs = mainThreadWaitMs() - wait0
-  // The observer reports in a later turn.
-  await sleep(0)
-  const collections = gcs()
-  const tail: TailFigures = {
-    cpuMsPerShout: (latCpu.user + latCpu.system) / 1000 / o.shouts,
-    scavengesPer1000: collections.filter(c => c.minor).length / o.shouts * 1000,
-    shoutsWithGc: [...span.values()].filter(s => collections.some(c => c.start < s.last && c.end > s.sent)).length,
-    mainWaitMs
-  }
+  // The passes before the timed one are its warm-up (see LATENCY_PASSES); the first is kept as `cold`.
+  let tail = await latencyPass(0)
+  for (let p = 1; p < LATENCY_PASSES; p++) tail = await latencyPass(p)
   // Throughput: one sender publishes a burst back to back; until every receiver has all of it.
   const done = new Promise<void>(resolve => { burstDone = resolve })
   const t0 = performance.now()
@@ -237,8 +278,10 @@ async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers
   const cpu = process.cpuUsage(cpu0)
   const directCopies = side.directCopies()
   await side.stop()
-  const expected = o.shouts * (o.peers - 1)
-  return { directCopies, latencyMs: distribution(lat), delivered: got, expected, ratio: got / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), cpuUsPerDelivery: (cpu.user + cpu.system) / Math.max(1, burstGot), heapPerNodeMB, tail }
+  // Every pass counts towards delivery: a warm-up that lost shouts is a lost shout all the same.
+  const delivered = passes.reduce((a, x) => a + x.lat.length, 0)
+  const expected = LATENCY_PASSES * o.shouts * (o.peers - 1)
+  return { directCopies, latencyMs: distribution(passes[LATENCY_PASSES - 1].lat), coldLatencyMs: distribution(passes[0].lat), delivered, expected, ratio: delivered / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), cpuUsPerDelivery: (cpu.user + cpu.system) / Math.max(1, burstGot), tail }
 }
 
 /**
@@ -405,7 +448,7 @@ async function rawSocket (encrypted = false): Promise<StreamSide> {
 
 /** Longest one side of one round may take (a stalled side fails the run, naming itself). */
 const SIDE_LIMIT_MS = 300_000
-const NO_SHOUT: ShoutFigures = { directCopies: NaN, latencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, cpuUsPerDelivery: NaN, heapPerNodeMB: NaN, tail: { cpuMsPerShout: NaN, scavengesPer1000: NaN, shoutsWithGc: NaN, mainWaitMs: NaN } }
+const NO_SHOUT: TimedShout = { directCopies: NaN, latencyMs: distribution([]), coldLatencyMs: distribution([]), delivered: 0, expected: 0, ratio: NaN, burstMsgsPerSec: NaN, cpuUsPerDelivery: NaN, tail: { cpuMsPerShout: NaN, scavengesPer1000: NaN, shoutsWithGc: NaN, mainWaitMs: NaN } }
 const NO_STREAM: StreamFigures = { throughputMBps: NaN, cpuMsPerMB: NaN, rttMs: distribution([]), cold: { throughputMBps: NaN, cpuMsPerMB: NaN } }
 
 const median = (xs: number[]): number => {
@@ -443,15 +486,17 @@ async function main (): Promise<void> {
       whispers: { type: 'string', default: '6000' },
       'whisper-bytes': { type: 'string', default: '16384' },
       rtts: { type: 'string', default: '500' },
-      json: { type: 'string', default: 'out/bench.json' }
+      json: { type: 'string', default: 'out/bench.json' },
+      'heap-of': { type: 'string' }
     }
   })
+  if (values['heap-of'] != null) { await printHeap(values['heap-of'], Number(values.peers)); return }
   const repeats = Math.max(1, Number(values.repeats))
   const g = { peers: Number(values.peers), shouts: Number(values.shouts), burst: Number(values.burst), bytes: Number(values['shout-bytes']) }
   const w = { count: Number(values.whispers), bytes: Number(values['whisper-bytes']), rtts: Number(values.rtts) }
   const log = (s: string): void => { process.stderr.write(s + '\n') }
   log(`bench: ${repeats} rounds of: ${g.peers} nodes, ${g.shouts} shouts of ${g.bytes} B + a burst of ${g.burst}; ${w.count} whispers of ${w.bytes} B, ${w.rtts} round trips`)
-  const rounds: Array<{ bare: ShoutFigures, shoal: ShoutFigures, raw: StreamFigures, tls: StreamFigures, stack: StreamFigures, whisper: StreamFigures }> = []
+  const rounds: Array<{ bare: TimedShout, shoal: TimedShout, raw: StreamFigures, tls: StreamFigures, stack: StreamFigures, whisper: StreamFigures }> = []
   for (let r = 0; r < repeats; r++) {
     const [bare, shoal] = values.only === 'whisper'
       ? [NO_SHOUT, NO_SHOUT]
@@ -462,7 +507,12 @@ async function main (): Promise<void> {
     rounds.push({ bare, shoal, raw, tls, stack, whisper })
     log(`  round ${r + 1}: shout p50/p99 ${ms(shoal.latencyMs.p50)}/${ms(shoal.latencyMs.p99)} vs bare ${ms(bare.latencyMs.p50)}/${ms(bare.latencyMs.p99)} ms; whisper ${whisper.throughputMBps.toFixed(0)} vs stack ${stack.throughputMBps.toFixed(0)} vs TLS ${tls.throughputMBps.toFixed(0)} vs raw ${raw.throughputMBps.toFixed(0)} MB/s`)
   }
-  const { bare, shoal, raw, tls, stack, whisper } = medianOf(rounds)
+  const medians = medianOf(rounds)
+  const { raw, tls, stack, whisper } = medians
+  // Each in a process of its own (see measureHeap).
+  const [bareHeap, shoalHeap] = values.only === 'whisper' ? [NaN, NaN] : [await measureHeap('bare', g.peers), await measureHeap('shoal', g.peers)]
+  const bare: ShoutFigures = { ...medians.bare, heapPerNodeMB: bareHeap }
+  const shoal: ShoutFigures = { ...medians.shoal, heapPerNodeMB: shoalHeap }
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -499,12 +549,13 @@ async function main (): Promise<void> {
     `medians of ${repeats} rounds`,
     `shout (${g.peers} nodes, memory transport)        Shoal                         bare gossipsub                ratio`,
     `  latency p50/p90/p99/max ms     ${d(shoal.latencyMs).padEnd(30)}${d(bare.latencyMs).padEnd(30)}p50 ${r.shout.ratios.p50.toFixed(2)}x, p99 ${r.shout.ratios.p99.toFixed(2)}x`,
+    `    first pass (cold)            ${d(shoal.coldLatencyMs).padEnd(30)}${d(bare.coldLatencyMs).padEnd(30)}p99 ${(shoal.coldLatencyMs.p99 / bare.coldLatencyMs.p99).toFixed(2)}x`,
     `  delivery, every round          Shoal ${rounds.map(x => `${x.shoal.delivered}/${x.shoal.expected}`).join(' ')}; bare ${rounds.map(x => `${x.bare.delivered}/${x.bare.expected}`).join(' ')}`,
     `  burst, msgs/s to all           ${shoal.burstMsgsPerSec.toFixed(0).padEnd(30)}${bare.burstMsgsPerSec.toFixed(0).padEnd(30)}${r.shout.ratios.burst.toFixed(2)}x`,
     `  burst, CPU µs per delivery     ${shoal.cpuUsPerDelivery.toFixed(0).padEnd(30)}${bare.cpuUsPerDelivery.toFixed(0).padEnd(30)}${r.shout.ratios.cpuPerDelivery.toFixed(2)}x`,
     `  direct copies (Shoal fallback) ${String(shoal.directCopies).padEnd(30)}${String(bare.directCopies).padEnd(30)}`,
     `  heap per node MB               ${shoal.heapPerNodeMB.toFixed(2).padEnd(30)}${bare.heapPerNodeMB.toFixed(2).padEnd(30)}${r.shout.ratios.heap.toFixed(2)}x`,
-    `  latency phase: CPU ms/shout    ${shoal.tail.cpuMsPerShout.toFixed(1).padEnd(30)}${bare.tail.cpuMsPerShout.toFixed(1).padEnd(30)}(10 ms between shouts)`,
+    `  timed pass: CPU ms/shout       ${shoal.tail.cpuMsPerShout.toFixed(1).padEnd(30)}${bare.tail.cpuMsPerShout.toFixed(1).padEnd(30)}(10 ms between shouts)`,
     `    scavenges per 1000 shouts    ${shoal.tail.scavengesPer1000.toFixed(0).padEnd(30)}${bare.tail.scavengesPer1000.toFixed(0).padEnd(30)}`,
     `    shouts with a GC in delivery ${String(shoal.tail.shoutsWithGc).padEnd(30)}${String(bare.tail.shoutsWithGc).padEnd(30)}of ${g.shouts}`,
     `    main thread waiting to run   ${`${shoal.tail.mainWaitMs.toFixed(0)} ms`.padEnd(30)}${`${bare.tail.mainWaitMs.toFixed(0)} ms`.padEnd(30)}(run-queue delay, Linux)`,
