@@ -221,7 +221,8 @@ async function printHeap (side: string, peers: number): Promise<void> {
   await nodes.stop()
 }
 
-async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers: number, shouts: number, burst: number, bytes: number }): Promise<TimedShout> {
+/** `keep` is handed the timed pass's latencies, pooled over rounds by the caller. */
+async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers: number, shouts: number, burst: number, bytes: number }, keep: (latencies: number[]) => void): Promise<TimedShout> {
   const side = await make(o.peers)
   let burstGot = 0
   let burstDone: (() => void) | undefined
@@ -281,6 +282,7 @@ async function measureGroup (make: (n: number) => Promise<GroupSide>, o: { peers
   // Every pass counts towards delivery: a warm-up that lost shouts is a lost shout all the same.
   const delivered = passes.reduce((a, x) => a + x.lat.length, 0)
   const expected = LATENCY_PASSES * o.shouts * (o.peers - 1)
+  keep(passes[LATENCY_PASSES - 1].lat)
   return { directCopies, latencyMs: distribution(passes[LATENCY_PASSES - 1].lat), coldLatencyMs: distribution(passes[0].lat), delivered, expected, ratio: delivered / expected, burstMsgsPerSec: burstGot / (o.peers - 1) / (burstMs / 1000), cpuUsPerDelivery: (cpu.user + cpu.system) / Math.max(1, burstGot), tail }
 }
 
@@ -497,10 +499,14 @@ async function main (): Promise<void> {
   const log = (s: string): void => { process.stderr.write(s + '\n') }
   log(`bench: ${repeats} rounds of: ${g.peers} nodes, ${g.shouts} shouts of ${g.bytes} B + a burst of ${g.burst}; ${w.count} whispers of ${w.bytes} B, ${w.rtts} round trips`)
   const rounds: Array<{ bare: TimedShout, shoal: TimedShout, raw: StreamFigures, tls: StreamFigures, stack: StreamFigures, whisper: StreamFigures }> = []
+  // Every timed delivery of every round, per side. One round's p99 is its worst 27 of 2700
+  // deliveries, i.e. 3 shouts (each reaches 9 members together), so it moves with 3 events;
+  // pooled, the p99 is decided by 15.
+  const pooled = { bare: [] as number[], shoal: [] as number[] }
   for (let r = 0; r < repeats; r++) {
     const [bare, shoal] = values.only === 'whisper'
       ? [NO_SHOUT, NO_SHOUT]
-      : await inTurn(r, [['bare gossipsub', bareGroup], ['Shoal shout', shoalGroup]].map(([name, make]) => async () => await within(measureGroup(make as typeof bareGroup, g), SIDE_LIMIT_MS, `round ${r + 1}, ${name as string}`)))
+      : await inTurn(r, ([['bare gossipsub', bareGroup, pooled.bare], ['Shoal shout', shoalGroup, pooled.shoal]] as const).map(([name, make, into]) => async () => await within(measureGroup(make, g, l => { into.push(...l) }), SIDE_LIMIT_MS, `round ${r + 1}, ${name}`)))
     const [raw, tls, stack, whisper] = values.only === 'shout'
       ? [NO_STREAM, NO_STREAM, NO_STREAM, NO_STREAM]
       : await inTurn(r, ([['raw socket', async () => await rawSocket()], ['TLS socket', async () => await rawSocket(true)], ['bare stream', bareStream], ['Shoal whisper', shoalWhisper]] as const).map(([name, make]) => async () => await within((async () => await measureStream(await make(), w))(), SIDE_LIMIT_MS, `round ${r + 1}, ${name}`)))
@@ -511,6 +517,7 @@ async function main (): Promise<void> {
   const { raw, tls, stack, whisper } = medians
   // Each in a process of its own (see measureHeap).
   const [bareHeap, shoalHeap] = values.only === 'whisper' ? [NaN, NaN] : [await measureHeap('bare', g.peers), await measureHeap('shoal', g.peers)]
+  const [pooledShoal, pooledBare] = [distribution(pooled.shoal), distribution(pooled.bare)]
   const bare: ShoutFigures = { ...medians.bare, heapPerNodeMB: bareHeap }
   const shoal: ShoutFigures = { ...medians.shoal, heapPerNodeMB: shoalHeap }
   const result = {
@@ -518,7 +525,7 @@ async function main (): Promise<void> {
     node: process.version,
     config: { ...g, whispers: w, repeats },
     note: 'each figure is the median over the rounds; rounds has every round',
-    shout: { shoal, bare, ratios: { p50: shoal.latencyMs.p50 / bare.latencyMs.p50, p99: shoal.latencyMs.p99 / bare.latencyMs.p99, burst: shoal.burstMsgsPerSec / bare.burstMsgsPerSec, cpuPerDelivery: shoal.cpuUsPerDelivery / bare.cpuUsPerDelivery, heap: shoal.heapPerNodeMB / bare.heapPerNodeMB } },
+    shout: { shoal, bare, pooledLatencyMs: { shoal: pooledShoal, bare: pooledBare }, ratios: { p50: shoal.latencyMs.p50 / bare.latencyMs.p50, p99: shoal.latencyMs.p99 / bare.latencyMs.p99, p99Pooled: pooledShoal.p99 / pooledBare.p99, burst: shoal.burstMsgsPerSec / bare.burstMsgsPerSec, cpuPerDelivery: shoal.cpuUsPerDelivery / bare.cpuUsPerDelivery, heap: shoal.heapPerNodeMB / bare.heapPerNodeMB } },
     whisper: {
       shoal: whisper,
       raw,
@@ -536,9 +543,16 @@ async function main (): Promise<void> {
         cpuEfficiencyVsStack: stack.cpuMsPerMB / whisper.cpuMsPerMB
       }
     },
+    // Each round's own ratio, its sides run minutes apart at most: the raw socket's throughput
+    // moves 3x from round to round (410-1766 MB/s seen), far more than Shoal's.
+    ratiosByRound: {
+      shoutP99: rounds.map(x => x.shoal.latencyMs.p99 / x.bare.latencyMs.p99),
+      whisperThroughput: rounds.map(x => x.whisper.throughputMBps / x.raw.throughputMBps)
+    },
     targets: {
       whisperThroughputAtLeastHalfOfRaw: whisper.throughputMBps >= 0.5 * raw.throughputMBps,
-      shoutP99AtMost1_2xBare: shoal.latencyMs.p99 <= 1.2 * bare.latencyMs.p99,
+      shoutP99AtMost1_2xBare: pooledShoal.p99 <= 1.2 * pooledBare.p99,
+      shoutP99AtMost1_2xBareMedianOfRounds: shoal.latencyMs.p99 <= 1.2 * bare.latencyMs.p99,
       shoutDelivery100: rounds.every(x => x.shoal.ratio === 1)
     },
     rounds
@@ -549,6 +563,7 @@ async function main (): Promise<void> {
     `medians of ${repeats} rounds`,
     `shout (${g.peers} nodes, memory transport)        Shoal                         bare gossipsub                ratio`,
     `  latency p50/p90/p99/max ms     ${d(shoal.latencyMs).padEnd(30)}${d(bare.latencyMs).padEnd(30)}p50 ${r.shout.ratios.p50.toFixed(2)}x, p99 ${r.shout.ratios.p99.toFixed(2)}x`,
+    `    pooled over rounds           ${d(pooledShoal).padEnd(30)}${d(pooledBare).padEnd(30)}p99 ${r.shout.ratios.p99Pooled.toFixed(2)}x`,
     `    first pass (cold)            ${d(shoal.coldLatencyMs).padEnd(30)}${d(bare.coldLatencyMs).padEnd(30)}p99 ${(shoal.coldLatencyMs.p99 / bare.coldLatencyMs.p99).toFixed(2)}x`,
     `  delivery, every round          Shoal ${rounds.map(x => `${x.shoal.delivered}/${x.shoal.expected}`).join(' ')}; bare ${rounds.map(x => `${x.bare.delivered}/${x.bare.expected}`).join(' ')}`,
     `  burst, msgs/s to all           ${shoal.burstMsgsPerSec.toFixed(0).padEnd(30)}${bare.burstMsgsPerSec.toFixed(0).padEnd(30)}${r.shout.ratios.burst.toFixed(2)}x`,
@@ -566,7 +581,8 @@ async function main (): Promise<void> {
     `    CPU ms per MiB, cold         ${whisper.cold.cpuMsPerMB.toFixed(2).padEnd(30)}${raw.cold.cpuMsPerMB.toFixed(2).padEnd(30)}${''.padEnd(13)}${stack.cold.cpuMsPerMB.toFixed(2)}`,
     `  round trip p50/p90/p99/max ms  ${d(whisper.rttMs).padEnd(30)}${d(raw.rttMs).padEnd(30)}${`p50 ${r.whisper.ratios.rttP50.toFixed(2)}x`.padEnd(13)}${d(stack.rttMs)}`,
     `  the raw socket under TLS (PSK, ChaCha20-Poly1305): ${tls.throughputMBps.toFixed(1)} MB/s (${r.whisper.ratios.tlsVsRaw.toFixed(2)}x of raw), ${tls.cpuMsPerMB.toFixed(2)} CPU ms/MiB; Shoal ${r.whisper.ratios.throughputVsTls.toFixed(2)}x of it`,
-    `targets: whisper >= 50% of raw: ${r.targets.whisperThroughputAtLeastHalfOfRaw ? 'MET' : 'NOT met'}; shout p99 <= 1.2x bare: ${r.targets.shoutP99AtMost1_2xBare ? 'MET' : 'NOT met'}; shout delivery 100%: ${r.targets.shoutDelivery100 ? 'MET' : 'NOT met'}`
+    `ratio by round: shout p99 ${r.ratiosByRound.shoutP99.map(x => x.toFixed(2)).join(' ')}; whisper ${r.ratiosByRound.whisperThroughput.map(x => x.toFixed(2)).join(' ')}`,
+    `targets: whisper >= 50% of raw: ${r.targets.whisperThroughputAtLeastHalfOfRaw ? 'MET' : 'NOT met'}; shout p99 <= 1.2x bare: ${r.targets.shoutP99AtMost1_2xBare ? 'MET' : 'NOT met'} pooled, ${r.targets.shoutP99AtMost1_2xBareMedianOfRounds ? 'MET' : 'NOT met'} on the median of rounds; shout delivery 100%: ${r.targets.shoutDelivery100 ? 'MET' : 'NOT met'}`
   ].join('\n'))
   await mkdir(dirname(values.json), { recursive: true })
   await writeFile(values.json, JSON.stringify(result, null, 2) + '\n')
