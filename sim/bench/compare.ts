@@ -544,7 +544,7 @@ async function main (): Promise<void> {
       }
     },
     // Each round's own ratio, its sides run minutes apart at most: the raw socket's throughput
-    // moves 3x from round to round (410-1766 MB/s seen), far more than Shoal's.
+    // moves 3x from round to round (542-1867 MB/s in this release's runs), far more than Shoal's.
     ratiosByRound: {
       shoutP99: rounds.map(x => x.shoal.latencyMs.p99 / x.bare.latencyMs.p99),
       whisperThroughput: rounds.map(x => x.whisper.throughputMBps / x.raw.throughputMBps)
