@@ -12,12 +12,11 @@ import { dirname, resolve as resolvePath } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { cpus } from 'node:os'
 import { createNode, type NodeOptions, type NodeStats, type ShoalNode } from '../src/index.js'
 import { LanBus, lanDiscovery, type LanBusStats } from './lan-bus.js'
 import { distribution, mb, ms, rng, type Distribution } from './stats.js'
+import { exposeGc } from './gc.js'
 
 const GROUP = 'chat'
 
@@ -529,19 +528,6 @@ function sumStats (nodes: ShoalNode[]): NodeStats {
 
 /** Shouts a second a node accepts from one author in this run: more than the shout phase sends. */
 const UNPACED = 1e6
-
-/** A global gc() for honest memory figures, without requiring --expose-gc on the command line. */
-function exposeGc (): (() => void) | undefined {
-  const g = (globalThis as any).gc
-  if (typeof g === 'function') return g
-  try {
-    setFlagsFromString('--expose-gc')
-    const fn = runInNewContext('gc')
-    return typeof fn === 'function' ? fn : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /** The live one-line status: redrawn in place on a terminal, a plain line every 2 s otherwise. */
 class Status {

@@ -166,8 +166,9 @@ async function phase (variant: Variant, nodes: ShoalNode[], seconds: number, rat
       const at = sentAt.get(`${variant}/${e.from.id}/${(e.data as any)?.i}`)
       if (at == null) return
       delivered++
-      latencies.push(performance.now() - at)
-      bySecond[Math.floor((at - start) / 1000)]?.push(performance.now() - at)
+      const latency = performance.now() - at
+      latencies.push(latency)
+      bySecond[Math.floor((at - start) / 1000)]?.push(latency)
     }
     const onLimit = (): void => { limitEvents++ }
     n.on('shout', onShout)

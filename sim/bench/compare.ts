@@ -26,8 +26,6 @@ import { dirname } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
@@ -41,6 +39,7 @@ import { createNode, type ShoalNode } from '../../src/index.js'
 import { noiseCrypto } from '../../src/noise-crypto.js'
 import { LanBus, lanDiscovery } from '../lan-bus.js'
 import { distribution, ms, type Distribution } from '../stats.js'
+import { exposeGc } from '../gc.js'
 
 const TOPIC = 'bench'
 /**
@@ -81,9 +80,8 @@ async function until (cond: () => boolean, ms: number, what: string): Promise<vo
 /** The heap after two forced collections. Only in measureHeap's child: see there why. */
 const heapMB = async (): Promise<number> => {
   await sleep(500)
-  let gc = (): void => {}
-  try { setFlagsFromString('--expose-gc'); gc = runInNewContext('gc') } catch {}
-  gc(); gc()
+  const gc = exposeGc()
+  gc?.(); gc?.()
   return process.memoryUsage().heapUsed / 2 ** 20
 }
 
